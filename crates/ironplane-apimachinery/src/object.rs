@@ -1,0 +1,129 @@
+//! The one object representation Ironplane uses for every kind, built-in or custom: type meta and
+//! typed `ObjectMeta`, plus the rest of the object as JSON in schema order.
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::meta::ObjectMeta;
+
+/// An API object.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Object {
+    /// `apiVersion`, such as `v1`.
+    pub api_version: String,
+    /// `kind`, such as `ConfigMap`.
+    pub kind: String,
+    /// `metadata`.
+    pub metadata: ObjectMeta,
+    /// Every other top-level field (`data`, `spec`, `status`...), in the order they serialize.
+    pub fields: Map<String, Value>,
+}
+
+impl Object {
+    /// Split a decoded JSON object into type meta, metadata and the rest. The metadata must
+    /// already be schema-checked; anything `ObjectMeta` cannot hold is an error.
+    pub fn from_map(mut map: Map<String, Value>) -> Result<Self, serde_json::Error> {
+        let api_version = take_string(&mut map, "apiVersion");
+        let kind = take_string(&mut map, "kind");
+        let metadata = match map.remove("metadata") {
+            Some(Value::Null) | None => ObjectMeta::default(),
+            Some(value) => serde_json::from_value(value)?,
+        };
+        Ok(Object {
+            api_version,
+            kind,
+            metadata,
+            fields: map,
+        })
+    }
+
+    /// Parse stored JSON bytes (written by [`Object::to_json`]) back into an object.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let map: Map<String, Value> = serde_json::from_slice(bytes)?;
+        Self::from_map(map)
+    }
+
+    /// Encode as compact JSON the way upstream's encoder writes it.
+    pub fn to_json(&self) -> Vec<u8> {
+        crate::codec::to_json(self)
+    }
+
+    /// The object as one JSON value.
+    pub fn to_value(&self) -> Value {
+        let mut map = Map::with_capacity(self.fields.len() + 3);
+        map.insert("kind".into(), Value::String(self.kind.clone()));
+        map.insert("apiVersion".into(), Value::String(self.api_version.clone()));
+        map.insert(
+            "metadata".into(),
+            serde_json::to_value(&self.metadata).unwrap_or(Value::Null),
+        );
+        for (key, value) in &self.fields {
+            map.insert(key.clone(), value.clone());
+        }
+        Value::Object(map)
+    }
+
+    /// A top-level field.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name)
+    }
+
+    /// A string at a dotted path under the top level, such as `status.phase`.
+    pub fn string_at(&self, path: &[&str]) -> Option<&str> {
+        let (first, rest) = path.split_first()?;
+        let mut value = self.fields.get(*first)?;
+        for segment in rest {
+            value = value.get(segment)?;
+        }
+        value.as_str()
+    }
+
+    /// The namespace/name key of this object (`name` alone for cluster-scoped objects).
+    pub fn namespaced_name(&self) -> String {
+        if self.metadata.namespace.is_empty() {
+            self.metadata.name.clone()
+        } else {
+            format!("{}/{}", self.metadata.namespace, self.metadata.name)
+        }
+    }
+}
+
+fn take_string(map: &mut Map<String, Value>, key: &str) -> String {
+    match map.remove(key) {
+        Some(Value::String(text)) => text,
+        _ => String::new(),
+    }
+}
+
+impl Serialize for Object {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.fields.len() + 3))?;
+        if !self.kind.is_empty() {
+            map.serialize_entry("kind", &self.kind)?;
+        }
+        if !self.api_version.is_empty() {
+            map.serialize_entry("apiVersion", &self.api_version)?;
+        }
+        map.serialize_entry("metadata", &self.metadata)?;
+        for (key, value) in &self.fields {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_in_upstream_order() {
+        let json = br#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"x","namespace":"d","creationTimestamp":"2026-01-01T00:00:00Z"},"data":{"a":"b"}}"#;
+        let object = Object::from_json(json).unwrap();
+        assert_eq!(object.metadata.name, "x");
+        assert_eq!(object.to_json(), json.to_vec());
+        assert_eq!(object.string_at(&["data", "a"]), Some("b"));
+        assert_eq!(object.namespaced_name(), "d/x");
+    }
+}

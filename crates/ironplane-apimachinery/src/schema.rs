@@ -1,0 +1,584 @@
+//! Structural schemas: the shape of a kind's JSON, used to decode a request body the way
+//! upstream's typed decoding does (type errors, unknown fields dropped and reported, Go's omission
+//! rules and value normalization) and, later, to drive patches and publish OpenAPI.
+//!
+//! One schema language serves built-in kinds (written in Rust as statics) and, later, custom
+//! resources (converted from their `openAPIV3Schema`), so that both go through the same path.
+
+use serde_json::{Map, Number, Value};
+
+use crate::meta::{format_micro_time, format_time, parse_time};
+
+/// The type of a JSON value.
+#[derive(Clone, Copy, Debug)]
+pub enum Schema {
+    /// A Go `string`.
+    String,
+    /// A Go `[]byte`: a base64 string in JSON.
+    Bytes,
+    /// A Go `int32`.
+    Int32,
+    /// A Go `int64`.
+    Int64,
+    /// A Go `float64`.
+    Float64,
+    /// A Go `bool`.
+    Bool,
+    /// `metav1.Time`: RFC 3339, normalized to UTC seconds.
+    Time,
+    /// `metav1.MicroTime`: RFC 3339, normalized to UTC microseconds.
+    MicroTime,
+    /// `intstr.IntOrString`.
+    IntOrString,
+    /// `resource.Quantity`: a string (numbers are accepted and kept as their text).
+    Quantity,
+    /// Any JSON, kept as sent (`runtime.RawExtension`, free-form JSON).
+    Any,
+    /// A Go struct.
+    Struct(&'static StructSchema),
+    /// A Go `map[string]T`.
+    Map(&'static Schema),
+    /// A Go `[]T`.
+    List(&'static Schema, ListPatch),
+}
+
+/// A Go struct: its name (for Go-shaped error messages) and its fields in declaration order.
+#[derive(Debug)]
+pub struct StructSchema {
+    /// The Go type name with its package, such as `v1.ObjectMeta`.
+    pub go_name: &'static str,
+    /// The OpenAPI definition prefix of the type's package, such as
+    /// `io.k8s.apimachinery.pkg.apis.meta.v1`.
+    pub package: &'static str,
+    /// The fields, in the order upstream serializes them.
+    pub fields: &'static [FieldSchema],
+}
+
+impl StructSchema {
+    /// The OpenAPI definition name, such as `io.k8s.api.core.v1.ConfigMap`.
+    pub fn definition(&self) -> String {
+        let type_name = self.go_name.rsplit('.').next().unwrap_or(self.go_name);
+        format!("{}.{type_name}", self.package)
+    }
+
+    /// The field named `name`.
+    pub fn field(&self, name: &str) -> Option<&'static FieldSchema> {
+        self.fields.iter().find(|field| field.name == name)
+    }
+}
+
+/// When a field appears in the output, following Go's encoding rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    /// `omitempty`: left out when absent or zero ("", 0, false, empty map or list, null).
+    OmitEmpty,
+    /// A pointer with `omitempty`: left out when absent or null; zero values are kept.
+    Pointer,
+    /// No `omitempty`: always present, as its zero value when absent.
+    Always,
+}
+
+/// How a strategic merge patch treats a list (its `patchStrategy` and `patchMergeKey`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListPatch {
+    /// The patch replaces the whole list.
+    Replace,
+    /// Elements are objects merged by the value of this key.
+    MergeByKey(&'static str),
+    /// Elements are scalars merged as a set.
+    MergeScalars,
+}
+
+/// One field of a struct.
+#[derive(Clone, Copy, Debug)]
+pub struct FieldSchema {
+    /// The JSON name.
+    pub name: &'static str,
+    /// Its type.
+    pub schema: Schema,
+    /// When it is written out.
+    pub emit: Emit,
+    /// The field number in the kind's protobuf encoding (0: none).
+    pub tag: u32,
+}
+
+impl FieldSchema {
+    /// An `omitempty` field.
+    pub const fn new(name: &'static str, schema: Schema) -> Self {
+        Self {
+            name,
+            schema,
+            emit: Emit::OmitEmpty,
+            tag: 0,
+        }
+    }
+
+    /// The field's protobuf field number.
+    pub const fn tag(mut self, tag: u32) -> Self {
+        self.tag = tag;
+        self
+    }
+
+    /// A pointer field: zero values are kept, absence is preserved.
+    pub const fn pointer(mut self) -> Self {
+        self.emit = Emit::Pointer;
+        self
+    }
+
+    /// A field without `omitempty`: always written.
+    pub const fn always(mut self) -> Self {
+        self.emit = Emit::Always;
+        self
+    }
+}
+
+/// Put a struct's fields back in schema order after code has inserted some (fields the schema
+/// does not know keep their relative order at the end).
+pub fn reorder(map: &mut Map<String, Value>, schema: &StructSchema) {
+    let mut old = std::mem::take(map);
+    for field in schema.fields {
+        if let Some(value) = old.remove(field.name) {
+            map.insert(field.name.to_owned(), value);
+        }
+    }
+    for (key, value) in old {
+        map.insert(key, value);
+    }
+}
+
+/// A body decoded against its schema.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    /// The normalized object: known fields only, in schema order, Go's omission rules applied.
+    pub object: Map<String, Value>,
+    /// Paths of the fields the schema does not know, as upstream reports them (`spec.foo`).
+    pub unknown_fields: Vec<String>,
+}
+
+/// Decode a JSON object against a struct schema. The error is the text of the first type error,
+/// shaped like Go's (`json: cannot unmarshal number into Go struct field ConfigMap.data of type
+/// string`).
+pub fn decode(value: Value, schema: &'static StructSchema) -> Result<Decoded, String> {
+    let mut decoder = Decoder {
+        unknown_fields: Vec::new(),
+        structs: Vec::new(),
+        go_fields: Vec::new(),
+    };
+    let object = match value {
+        Value::Object(map) => decoder.decode_struct(map, schema, "")?,
+        other => {
+            return Err(format!(
+                "json: cannot unmarshal {} into Go value of type {}",
+                json_type(&other),
+                schema.go_name
+            ));
+        }
+    };
+    Ok(Decoded {
+        object,
+        unknown_fields: decoder.unknown_fields,
+    })
+}
+
+struct Decoder {
+    unknown_fields: Vec<String>,
+    /// The Go structs being decoded, innermost last (Go names the innermost in its errors).
+    structs: Vec<&'static str>,
+    /// Field names from the root to the current value (Go's error context has no indices).
+    go_fields: Vec<&'static str>,
+}
+
+impl Decoder {
+    fn decode_struct(
+        &mut self,
+        mut input: Map<String, Value>,
+        schema: &'static StructSchema,
+        path: &str,
+    ) -> Result<Map<String, Value>, String> {
+        self.structs.push(schema.go_name);
+        let mut output = Map::new();
+        for field in schema.fields {
+            let value = input.remove(field.name);
+            let child_path = join_field(path, field.name);
+            self.go_fields.push(field.name);
+            let decoded = match value {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => self.decode_value(value, &field.schema, &child_path),
+            };
+            self.go_fields.pop();
+            let decoded = match decoded {
+                Ok(decoded) => decoded,
+                Err(err) => {
+                    self.structs.pop();
+                    return Err(err);
+                }
+            };
+            match (decoded, field.emit) {
+                (Some(value), Emit::OmitEmpty) if is_zero(&value, &field.schema) => {}
+                (Some(value), _) => {
+                    output.insert(field.name.to_owned(), value);
+                }
+                (None, Emit::Always) => {
+                    let zero = self.zero_value(&field.schema, &child_path)?;
+                    output.insert(field.name.to_owned(), zero);
+                }
+                (None, _) => {}
+            }
+        }
+        // Whatever is left is unknown to the schema; map order is the input's, which keeps the
+        // report stable for a given body.
+        for key in input.keys() {
+            self.unknown_fields.push(join_field(path, key));
+        }
+        self.structs.pop();
+        Ok(output)
+    }
+
+    fn zero_value(&mut self, schema: &Schema, path: &str) -> Result<Value, String> {
+        Ok(match schema {
+            Schema::String | Schema::Quantity => Value::String(String::new()),
+            Schema::Int32 | Schema::Int64 | Schema::IntOrString => Value::Number(0.into()),
+            Schema::Float64 => Value::Number(0.into()),
+            Schema::Bool => Value::Bool(false),
+            Schema::Struct(inner) => Value::Object(self.decode_struct(Map::new(), inner, path)?),
+            Schema::Time
+            | Schema::MicroTime
+            | Schema::Bytes
+            | Schema::Any
+            | Schema::Map(_)
+            | Schema::List(..) => Value::Null,
+        })
+    }
+
+    /// Decode one non-null value; `None` means "treat as absent".
+    fn decode_value(
+        &mut self,
+        value: Value,
+        schema: &Schema,
+        path: &str,
+    ) -> Result<Option<Value>, String> {
+        let decoded = match (schema, value) {
+            (Schema::Any, value) => value,
+            (_, Value::Null) => return Ok(None),
+            (Schema::String, Value::String(text)) => Value::String(text),
+            (Schema::Bytes, Value::String(text)) => Value::String(normalize_base64(&text)?),
+            (Schema::Int32, Value::Number(number)) => {
+                Value::Number(self.integer(&number, i32::MIN.into(), i32::MAX.into(), schema)?)
+            }
+            (Schema::Int64, Value::Number(number)) => {
+                Value::Number(self.integer(&number, i64::MIN, i64::MAX, schema)?)
+            }
+            (Schema::Float64, Value::Number(number)) => Value::Number(number),
+            (Schema::Bool, Value::Bool(flag)) => Value::Bool(flag),
+            (Schema::Time, Value::String(text)) => Value::String(normalize_time(&text, false)?),
+            (Schema::MicroTime, Value::String(text)) => {
+                Value::String(normalize_time(&text, true)?)
+            }
+            (Schema::IntOrString, Value::String(text)) => Value::String(text),
+            (Schema::IntOrString, Value::Number(number)) => {
+                Value::Number(self.integer(&number, i32::MIN.into(), i32::MAX.into(), schema)?)
+            }
+            (Schema::Quantity, Value::String(text)) => Value::String(text),
+            (Schema::Quantity, Value::Number(number)) => Value::String(number.to_string()),
+            (Schema::Struct(inner), Value::Object(map)) => {
+                Value::Object(self.decode_struct(map, inner, path)?)
+            }
+            (Schema::Map(inner), Value::Object(map)) => {
+                // Go writes maps with sorted keys; keep them that way from the start.
+                let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut output = Map::new();
+                for (key, value) in entries {
+                    let child_path = join_field(path, &key);
+                    let decoded = match value {
+                        Value::Null => self.zero_value(inner, &child_path)?,
+                        value => match self.decode_value(value, inner, &child_path)? {
+                            Some(value) => value,
+                            None => self.zero_value(inner, &child_path)?,
+                        },
+                    };
+                    output.insert(key, decoded);
+                }
+                Value::Object(output)
+            }
+            (Schema::List(inner, _), Value::Array(items)) => {
+                let mut output = Vec::with_capacity(items.len());
+                for (index, item) in items.into_iter().enumerate() {
+                    let child_path = format!("{path}[{index}]");
+                    let decoded = match item {
+                        Value::Null => self.zero_value(inner, &child_path)?,
+                        item => match self.decode_value(item, inner, &child_path)? {
+                            Some(value) => value,
+                            None => self.zero_value(inner, &child_path)?,
+                        },
+                    };
+                    output.push(decoded);
+                }
+                Value::Array(output)
+            }
+            (schema, value) => return Err(self.type_error(json_type(&value).into(), schema)),
+        };
+        Ok(Some(decoded))
+    }
+
+    fn integer(
+        &self,
+        number: &Number,
+        min: i64,
+        max: i64,
+        schema: &Schema,
+    ) -> Result<Number, String> {
+        match number.as_i64() {
+            Some(value) if (min..=max).contains(&value) => Ok(Number::from(value)),
+            _ => Err(self.type_error(format!("number {number}"), schema)),
+        }
+    }
+
+    fn type_error(&self, found: String, schema: &Schema) -> String {
+        let go_type = go_type_name(schema);
+        match (self.structs.last(), self.go_fields.as_slice()) {
+            (Some(innermost), fields) if !fields.is_empty() => format!(
+                "json: cannot unmarshal {found} into Go struct field {}.{} of type {go_type}",
+                innermost.rsplit('.').next().unwrap_or(innermost),
+                fields.join(".")
+            ),
+            _ => format!("json: cannot unmarshal {found} into Go value of type {go_type}"),
+        }
+    }
+}
+
+fn join_field(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+fn is_zero(value: &Value, schema: &Schema) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(text) => text.is_empty(),
+        Value::Bool(flag) => !flag,
+        Value::Number(number) => number.as_f64() == Some(0.0),
+        Value::Array(items) => items.is_empty(),
+        // Go never omits a struct, only empty maps.
+        Value::Object(map) => map.is_empty() && matches!(schema, Schema::Map(_)),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The Go type a schema stands for, as Go prints it in decode errors.
+pub fn go_type_name(schema: &Schema) -> String {
+    match schema {
+        Schema::String => "string".into(),
+        Schema::Bytes => "[]uint8".into(),
+        Schema::Int32 => "int32".into(),
+        Schema::Int64 => "int64".into(),
+        Schema::Float64 => "float64".into(),
+        Schema::Bool => "bool".into(),
+        Schema::Time => "v1.Time".into(),
+        Schema::MicroTime => "v1.MicroTime".into(),
+        Schema::IntOrString => "intstr.IntOrString".into(),
+        Schema::Quantity => "resource.Quantity".into(),
+        Schema::Any => "interface {}".into(),
+        Schema::Struct(inner) => inner.go_name.into(),
+        Schema::Map(inner) => format!("map[string]{}", go_type_name(inner)),
+        Schema::List(inner, _) => format!("[]{}", go_type_name(inner)),
+    }
+}
+
+fn normalize_base64(text: &str) -> Result<String, String> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    match engine.decode(text) {
+        Ok(bytes) => Ok(engine.encode(bytes)),
+        Err(err) => Err(match err {
+            base64::DecodeError::InvalidByte(offset, _)
+            | base64::DecodeError::InvalidLastSymbol(offset, _) => {
+                format!("illegal base64 data at input byte {offset}")
+            }
+            _ => format!("illegal base64 data at input byte {}", text.len()),
+        }),
+    }
+}
+
+fn normalize_time(text: &str, micro: bool) -> Result<String, String> {
+    match parse_time(text) {
+        Some(at) if micro => Ok(format_micro_time(at)),
+        Some(at) => Ok(format_time(at)),
+        None => Err(format!(
+            "parsing time {} as \"2006-01-02T15:04:05Z07:00\": cannot parse {} as \"2006\"",
+            crate::status::go_quote(text),
+            crate::status::go_quote(text)
+        )),
+    }
+}
+
+/// The schemas of `metav1` types that every kind embeds.
+pub mod meta {
+    use super::{FieldSchema as F, ListPatch, Schema, StructSchema};
+
+    /// `metav1.OwnerReference`.
+    pub static OWNER_REFERENCE: StructSchema = StructSchema {
+        go_name: "v1.OwnerReference",
+        package: "io.k8s.apimachinery.pkg.apis.meta.v1",
+        fields: &[
+            F::new("apiVersion", Schema::String).always().tag(5),
+            F::new("kind", Schema::String).always().tag(1),
+            F::new("name", Schema::String).always().tag(3),
+            F::new("uid", Schema::String).always().tag(4),
+            F::new("controller", Schema::Bool).pointer().tag(6),
+            F::new("blockOwnerDeletion", Schema::Bool).pointer().tag(7),
+        ],
+    };
+
+    /// `metav1.ManagedFieldsEntry`.
+    pub static MANAGED_FIELDS_ENTRY: StructSchema = StructSchema {
+        go_name: "v1.ManagedFieldsEntry",
+        package: "io.k8s.apimachinery.pkg.apis.meta.v1",
+        fields: &[
+            F::new("manager", Schema::String).tag(1),
+            F::new("operation", Schema::String).tag(2),
+            F::new("apiVersion", Schema::String).tag(3),
+            F::new("time", Schema::Time).pointer().tag(4),
+            F::new("fieldsType", Schema::String).tag(6),
+            F::new("fieldsV1", Schema::Any).pointer().tag(7),
+            F::new("subresource", Schema::String).tag(8),
+        ],
+    };
+
+    /// `metav1.ObjectMeta`.
+    pub static OBJECT_META: StructSchema = StructSchema {
+        go_name: "v1.ObjectMeta",
+        package: "io.k8s.apimachinery.pkg.apis.meta.v1",
+        fields: &[
+            F::new("name", Schema::String).tag(1),
+            F::new("generateName", Schema::String).tag(2),
+            F::new("namespace", Schema::String).tag(3),
+            F::new("selfLink", Schema::String).tag(4),
+            F::new("uid", Schema::String).tag(5),
+            F::new("resourceVersion", Schema::String).tag(6),
+            F::new("generation", Schema::Int64).tag(7),
+            F::new("creationTimestamp", Schema::Time).always().tag(8),
+            F::new("deletionTimestamp", Schema::Time).pointer().tag(9),
+            F::new("deletionGracePeriodSeconds", Schema::Int64).pointer().tag(10),
+            F::new("labels", Schema::Map(&Schema::String)).tag(11),
+            F::new("annotations", Schema::Map(&Schema::String)).tag(12),
+            F::new(
+                "ownerReferences",
+                Schema::List(&Schema::Struct(&OWNER_REFERENCE), ListPatch::MergeByKey("uid")),
+            )
+            .tag(13),
+            F::new(
+                "finalizers",
+                Schema::List(&Schema::String, ListPatch::MergeScalars),
+            )
+            .tag(14),
+            F::new(
+                "managedFields",
+                Schema::List(&Schema::Struct(&MANAGED_FIELDS_ENTRY), ListPatch::Replace),
+            )
+            .tag(17),
+        ],
+    };
+
+    /// The fields every top-level object starts with: TypeMeta and ObjectMeta.
+    pub const OBJECT_FIELDS: [F; 3] = [
+        F::new("kind", Schema::String),
+        F::new("apiVersion", Schema::String),
+        F::new("metadata", Schema::Struct(&OBJECT_META)).always().tag(1),
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    static SAMPLE: StructSchema = StructSchema {
+        go_name: "v1.Sample",
+        package: "io.k8s.api.core.v1",
+        fields: &[
+            meta::OBJECT_FIELDS[0],
+            meta::OBJECT_FIELDS[1],
+            meta::OBJECT_FIELDS[2],
+            FieldSchema::new("immutable", Schema::Bool).pointer(),
+            FieldSchema::new("data", Schema::Map(&Schema::String)),
+            FieldSchema::new("binaryData", Schema::Map(&Schema::Bytes)),
+            FieldSchema::new("count", Schema::Int32),
+            FieldSchema::new("required", Schema::String).always(),
+        ],
+    };
+
+    fn check(input: Value, expected: Value, unknown: &[&str]) {
+        let decoded = decode(input, &SAMPLE).unwrap();
+        assert_eq!(Value::Object(decoded.object), expected);
+        assert_eq!(decoded.unknown_fields, unknown);
+    }
+
+    #[test]
+    fn orders_fields_and_applies_go_omission_rules() {
+        check(
+            json!({"data": {"a": "b"}, "metadata": {"name": "x", "labels": {}}, "kind": "Sample",
+                   "immutable": false, "count": 0, "apiVersion": "v1"}),
+            json!({"kind": "Sample", "apiVersion": "v1",
+                   "metadata": {"name": "x", "creationTimestamp": null},
+                   "immutable": false, "data": {"a": "b"}, "required": ""}),
+            &[],
+        );
+    }
+
+    #[test]
+    fn drops_and_reports_unknown_fields() {
+        check(
+            json!({"metadata": {"name": "x", "bogus": 1}, "extra": true}),
+            json!({"metadata": {"name": "x", "creationTimestamp": null}, "required": ""}),
+            &["metadata.bogus", "extra"],
+        );
+    }
+
+    #[test]
+    fn type_errors_read_like_go() {
+        let err = decode(json!({"data": {"a": 1}}), &SAMPLE).unwrap_err();
+        assert_eq!(
+            err,
+            "json: cannot unmarshal number into Go struct field Sample.data of type string"
+        );
+        let err = decode(json!({"metadata": {"labels": []}}), &SAMPLE).unwrap_err();
+        assert_eq!(
+            err,
+            "json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels of type map[string]string"
+        );
+        let err = decode(json!({"count": 1.5}), &SAMPLE).unwrap_err();
+        assert_eq!(
+            err,
+            "json: cannot unmarshal number 1.5 into Go struct field Sample.count of type int32"
+        );
+    }
+
+    #[test]
+    fn normalizes_bytes_and_times() {
+        let decoded = decode(
+            json!({"binaryData": {"k": "aGk="}, "metadata": {"creationTimestamp": "2026-01-01T10:00:00+02:00"}}),
+            &SAMPLE,
+        )
+        .unwrap();
+        assert_eq!(decoded.object["binaryData"], json!({"k": "aGk="}));
+        assert_eq!(
+            decoded.object["metadata"]["creationTimestamp"],
+            json!("2026-01-01T08:00:00Z")
+        );
+        assert!(decode(json!({"binaryData": {"k": "!!"}}), &SAMPLE).is_err());
+    }
+}

@@ -1,0 +1,63 @@
+//! Max-in-flight: at most so many reads and so many writes at once (upstream's defaults are 400
+//! and 200); past that, 429 with Retry-After. Watches are long-running and not counted.
+
+use std::sync::Arc;
+
+use ironplane_apimachinery::ApiError;
+use tokio::sync::Semaphore;
+use tower::ServiceExt as _;
+
+use super::{Filter, FilterFuture, Next};
+use crate::body::Request;
+use crate::request_info::RequestInfo;
+use crate::responses::status_response;
+
+/// Limits concurrent requests.
+pub struct MaxInFlight {
+    reads: Arc<Semaphore>,
+    writes: Arc<Semaphore>,
+}
+
+impl MaxInFlight {
+    /// With these limits.
+    pub fn new(max_reads: usize, max_writes: usize) -> Self {
+        MaxInFlight {
+            reads: Arc::new(Semaphore::new(max_reads.max(1))),
+            writes: Arc::new(Semaphore::new(max_writes.max(1))),
+        }
+    }
+}
+
+impl Filter for MaxInFlight {
+    fn filter(&self, request: Request, next: Next) -> FilterFuture {
+        let (long_running, mutating) = request
+            .extensions()
+            .get::<RequestInfo>()
+            .map(|info| (info.is_long_running(), info.is_mutating()))
+            .unwrap_or((false, false));
+        let semaphore = if mutating { &self.writes } else { &self.reads };
+        let permit = if long_running {
+            Ok(None)
+        } else {
+            semaphore.clone().try_acquire_owned().map(Some)
+        };
+        Box::pin(async move {
+            match permit {
+                Ok(_permit) => match next.oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                },
+                Err(_) => {
+                    let mut response = status_response(
+                        &ApiError::too_many_requests("Too many requests, please try again later.", 1),
+                        false,
+                    );
+                    response
+                        .headers_mut()
+                        .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+                    response
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! Table-driven tests of strategic merge patch, with expectations checked against upstream.

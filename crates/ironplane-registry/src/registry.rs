@@ -1,0 +1,117 @@
+//! The set of served resources: one generic store per resource, with the strategies of its
+//! subresources. The API server routes requests and builds discovery from it, so a resource
+//! registered here is served and discoverable at once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ironplane_apimachinery::{ApiError, Object, ObjectMeta};
+use ironplane_storage::Storage;
+
+use crate::cacher::CacheOptions;
+use crate::core;
+use crate::resource::ResourceInfo;
+use crate::store::{CreateOptions, Store};
+use crate::strategy::Strategy;
+
+/// A served resource: its store and the strategies of its subresources.
+pub struct Resource {
+    /// The generic store.
+    pub store: Arc<Store>,
+    /// Update strategies by subresource name (`status`, `finalize`).
+    pub subresources: HashMap<String, Arc<dyn Strategy>>,
+}
+
+impl Resource {
+    /// Names, scope and verbs.
+    pub fn info(&self) -> &ResourceInfo {
+        self.store.strategy().info()
+    }
+}
+
+/// Every served resource.
+pub struct Registry {
+    resources: Vec<Arc<Resource>>,
+    index: HashMap<(String, String, String), Arc<Resource>>,
+}
+
+impl Registry {
+    /// The registry of the built-in kinds on `storage`.
+    pub fn new(storage: Arc<dyn Storage>, cache_options: CacheOptions) -> Self {
+        let mut registry = Registry {
+            resources: Vec::new(),
+            index: HashMap::new(),
+        };
+        for strategy in core::strategies() {
+            let mut subresources: HashMap<String, Arc<dyn Strategy>> = HashMap::new();
+            if strategy.info().resource == "namespaces" {
+                subresources.insert(
+                    "status".into(),
+                    Arc::new(core::namespaces::NamespaceStrategy::status()),
+                );
+                subresources.insert(
+                    "finalize".into(),
+                    Arc::new(core::namespaces::NamespaceStrategy::finalize()),
+                );
+            }
+            let store = Arc::new(Store::new(storage.clone(), strategy, cache_options.clone()));
+            registry.add(Resource {
+                store,
+                subresources,
+            });
+        }
+        registry
+    }
+
+    fn add(&mut self, resource: Resource) {
+        let info = resource.info();
+        let key = (
+            info.group.clone(),
+            info.version.clone(),
+            info.resource.clone(),
+        );
+        let resource = Arc::new(resource);
+        self.index.insert(key, resource.clone());
+        self.resources.push(resource);
+    }
+
+    /// The resource served at `group/version/resource`.
+    pub fn get(&self, group: &str, version: &str, resource: &str) -> Option<&Arc<Resource>> {
+        self.index
+            .get(&(group.to_owned(), version.to_owned(), resource.to_owned()))
+    }
+
+    /// Every resource, in registration order.
+    pub fn resources(&self) -> &[Arc<Resource>] {
+        &self.resources
+    }
+
+    /// The namespaces store.
+    pub fn namespaces(&self) -> Option<&Arc<Resource>> {
+        self.get("", "v1", "namespaces")
+    }
+
+    /// Create the namespaces every cluster starts with, when they are missing.
+    pub async fn bootstrap(&self) -> Result<(), ApiError> {
+        let Some(namespaces) = self.namespaces() else {
+            return Ok(());
+        };
+        for name in core::namespaces::SYSTEM_NAMESPACES {
+            let namespace = Object {
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                metadata: ObjectMeta {
+                    name: name.into(),
+                    ..Default::default()
+                },
+                fields: Default::default(),
+            };
+            match namespaces.store.create(namespace, &CreateOptions::default()).await {
+                Ok(_) => {}
+                Err(err) if err.code() == 409 => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,853 @@
+//! The generic store (upstream's `registry/generic/registry.Store`): one implementation of get,
+//! list, create, update, delete, deletecollection and watch that every resource goes through,
+//! with each kind's [`Strategy`] plugged in. Writes go to storage; lists and watches are served
+//! from the resource's [`WatchCache`].
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ironplane_apimachinery::field::{self, ErrorList};
+use ironplane_apimachinery::meta::now_rfc3339;
+use ironplane_apimachinery::status::StatusCause;
+use ironplane_apimachinery::validation::{
+    ObjectMetaFields, validate_object_meta, validate_object_meta_update,
+};
+use ironplane_apimachinery::{ApiError, GroupResource, Object, continuation};
+use ironplane_storage::{
+    KeyValue, ListOptions as StorageListOptions, Revision, Storage, StorageError,
+};
+
+use crate::cacher::{CacheListPage, CacheOptions, CacheWatcher, CachedObject, WatchCache, WatchStart};
+use crate::predicate::SelectionPredicate;
+use crate::strategy::Strategy;
+
+/// Options of a create.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    /// `dryRun=All`: validate and answer, but write nothing.
+    pub dry_run: bool,
+}
+
+/// Options of an update or patch.
+#[derive(Clone, Debug, Default)]
+pub struct UpdateOptions {
+    /// `dryRun=All`.
+    pub dry_run: bool,
+}
+
+/// Preconditions of a delete.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Preconditions {
+    /// The uid the object must have.
+    pub uid: Option<String>,
+    /// The resourceVersion the object must have.
+    pub resource_version: Option<String>,
+}
+
+/// Options of a delete (`metav1.DeleteOptions`).
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOptions {
+    /// `dryRun=All`.
+    pub dry_run: bool,
+    /// uid and resourceVersion preconditions.
+    pub preconditions: Preconditions,
+    /// `gracePeriodSeconds`.
+    pub grace_period_seconds: Option<i64>,
+    /// `propagationPolicy`: `Orphan`, `Background` or `Foreground`.
+    pub propagation_policy: Option<String>,
+}
+
+/// How a list's resourceVersion is matched (`resourceVersionMatch`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionMatch {
+    /// At least this fresh.
+    NotOlderThan,
+    /// Exactly this revision.
+    Exact,
+}
+
+/// What a list asks for.
+#[derive(Clone, Default)]
+pub struct ListRequest {
+    /// The namespace, or `None` for all namespaces (and cluster-scoped kinds).
+    pub namespace: Option<String>,
+    /// Label and field selectors.
+    pub predicate: SelectionPredicate,
+    /// `resourceVersion`.
+    pub resource_version: Option<String>,
+    /// `resourceVersionMatch`.
+    pub version_match: Option<VersionMatch>,
+    /// `limit` (0 or absent: everything).
+    pub limit: Option<usize>,
+    /// `continue`.
+    pub continue_token: Option<String>,
+}
+
+/// A page of a list.
+#[derive(Debug)]
+pub struct ListResult {
+    /// The objects, in key order.
+    pub items: Vec<Arc<CachedObject>>,
+    /// The revision the list reflects.
+    pub revision: Revision,
+    /// The token for the next page.
+    pub continue_token: Option<String>,
+    /// How many matching objects remain, when known.
+    pub remaining: Option<i64>,
+}
+
+/// The outcome of a delete.
+#[derive(Debug)]
+pub enum DeleteResult {
+    /// The object is gone; this was its last state.
+    Deleted(Object),
+    /// The object is kept until its finalizers are removed; this is its new state.
+    Pending(Object),
+}
+
+/// The generic store of one resource.
+pub struct Store {
+    strategy: Arc<dyn Strategy>,
+    storage: Arc<dyn Storage>,
+    cache: Arc<WatchCache>,
+    prefix: String,
+}
+
+/// Attempts at a unique generated name before giving up (upstream retries since 1.30).
+const GENERATE_NAME_ATTEMPTS: usize = 8;
+
+impl Store {
+    /// A store for the strategy's resource, with keys under `/registry/{resource}/`.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        strategy: Arc<dyn Strategy>,
+        cache_options: CacheOptions,
+    ) -> Self {
+        let prefix = format!("/registry/{}/", strategy.info().resource);
+        let cache = WatchCache::start(
+            storage.clone(),
+            strategy.clone(),
+            prefix.clone(),
+            cache_options,
+        );
+        Store {
+            strategy,
+            storage,
+            cache,
+            prefix,
+        }
+    }
+
+    /// The kind's strategy.
+    pub fn strategy(&self) -> &Arc<dyn Strategy> {
+        &self.strategy
+    }
+
+    /// The watch cache.
+    pub fn cache(&self) -> &Arc<WatchCache> {
+        &self.cache
+    }
+
+    fn group_resource(&self) -> GroupResource {
+        self.strategy.info().group_resource()
+    }
+
+    /// The storage key of an object.
+    pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
+        match namespace.filter(|_| self.strategy.info().namespaced) {
+            Some(namespace) => format!("{}{namespace}/{name}", self.prefix),
+            None => format!("{}{name}", self.prefix),
+        }
+    }
+
+    /// The key prefix of a list.
+    pub fn list_prefix(&self, namespace: Option<&str>) -> String {
+        match namespace.filter(|_| self.strategy.info().namespaced) {
+            Some(namespace) => format!("{}{namespace}/", self.prefix),
+            None => self.prefix.clone(),
+        }
+    }
+
+    fn storage_error(&self, err: StorageError, name: &str) -> ApiError {
+        storage_error_to_status(err, &self.group_resource(), name)
+    }
+
+    /// Decode a stored value, stamping its resourceVersion.
+    fn decode(&self, kv: &KeyValue) -> Result<Object, ApiError> {
+        let mut object = Object::from_json(&kv.value).map_err(|err| {
+            ApiError::internal(format!("stored object {} is unreadable: {err}", kv.key))
+        })?;
+        object.metadata.resource_version = kv.mod_revision.to_string();
+        Ok(object)
+    }
+
+    /// Encode an object for storage: its resourceVersion is the store's business, not the value's.
+    fn encode(object: &Object) -> Bytes {
+        if object.metadata.resource_version.is_empty() {
+            return Bytes::from(object.to_json());
+        }
+        let mut stored = object.clone();
+        stored.metadata.resource_version.clear();
+        Bytes::from(stored.to_json())
+    }
+
+    /// Read one object. `resource_version`: absent or empty reads the latest from storage; "0"
+    /// reads the cache; N reads the cache once it is at least that fresh.
+    pub async fn get(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        resource_version: Option<&str>,
+    ) -> Result<Object, ApiError> {
+        let key = self.key(namespace, name);
+        match resource_version.filter(|rv| !rv.is_empty()) {
+            None => {
+                let response = self
+                    .storage
+                    .get(&key, None)
+                    .await
+                    .map_err(|err| self.storage_error(err, name))?;
+                match response.kv {
+                    Some(kv) => self.decode(&kv),
+                    None => Err(ApiError::not_found(&self.group_resource(), name)),
+                }
+            }
+            Some(rv) => {
+                let revision = parse_resource_version(rv)?;
+                if revision > 0 {
+                    self.cache.wait_until_fresh(revision).await?;
+                }
+                match self.cache.get(&key) {
+                    Some(cached) => cached.decode(),
+                    None => Err(ApiError::not_found(&self.group_resource(), name)),
+                }
+            }
+        }
+    }
+
+    /// Create an object. The namespace has been checked against the request by the caller.
+    pub async fn create(&self, mut object: Object, options: &CreateOptions) -> Result<Object, ApiError> {
+        let info = self.strategy.info();
+        if !object.metadata.resource_version.is_empty() {
+            return Err(ApiError::internal(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
+        object.api_version = info.api_version();
+        object.kind = info.kind.clone();
+        object.metadata.uid = uuid::Uuid::new_v4().to_string();
+        object.metadata.creation_timestamp = Some(now_rfc3339());
+        object.metadata.deletion_timestamp = None;
+        object.metadata.deletion_grace_period_seconds = None;
+        let generate = object.metadata.name.is_empty() && !object.metadata.generate_name.is_empty();
+        if generate {
+            object.metadata.name = generate_name(&object.metadata.generate_name);
+        }
+        self.strategy.prepare_for_create(&mut object);
+        self.validate_create(&object)?;
+        let ttl = self.strategy.ttl();
+        let attempts = if generate { GENERATE_NAME_ATTEMPTS } else { 1 };
+        for attempt in 1..=attempts {
+            let key = self.key(Some(&object.metadata.namespace), &object.metadata.name);
+            let result = if options.dry_run {
+                match self.storage.get(&key, None).await {
+                    Ok(response) if response.kv.is_some() => Err(StorageError::AlreadyExists { key }),
+                    Ok(_) => return Ok(object),
+                    Err(err) => Err(err),
+                }
+            } else {
+                self.storage.create(&key, Self::encode(&object), ttl).await
+            };
+            match result {
+                Ok(kv) => {
+                    object.metadata.resource_version = kv.mod_revision.to_string();
+                    return Ok(object);
+                }
+                Err(StorageError::AlreadyExists { .. }) if generate && attempt < attempts => {
+                    object.metadata.name = generate_name(&object.metadata.generate_name);
+                }
+                Err(StorageError::AlreadyExists { key }) => {
+                    let name = object.metadata.name.clone();
+                    if generate {
+                        return Err(ApiError::generate_name_conflict(&self.group_resource(), &name));
+                    }
+                    let mut err = ApiError::already_exists(&self.group_resource(), &name);
+                    if let Ok(existing) = self.storage.get(&key, None).await {
+                        if let Some(kv) = existing.kv {
+                            if self.decode(&kv)?.metadata.deletion_timestamp.is_some() {
+                                err.status.message =
+                                    format!("object is being deleted: {}", err.status.message);
+                            }
+                        }
+                    }
+                    return Err(err);
+                }
+                Err(err) => return Err(self.storage_error(err, &object.metadata.name)),
+            }
+        }
+        Err(ApiError::generate_name_conflict(
+            &self.group_resource(),
+            &object.metadata.name,
+        ))
+    }
+
+    fn validate_create(&self, object: &Object) -> Result<(), ApiError> {
+        let info = self.strategy.info();
+        let rule = self.strategy.name_rule();
+        let mut errors = validate_object_meta(
+            &meta_fields(object),
+            info.namespaced,
+            |name, prefix| rule.check(name, prefix),
+            &field::Path::new("metadata"),
+        );
+        errors.extend(self.strategy.validate(object));
+        self.invalid_if_any(object, errors)
+    }
+
+    fn invalid_if_any(&self, object: &Object, errors: ErrorList) -> Result<(), ApiError> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(invalid(
+            &self.strategy.info().group_kind(),
+            &object.metadata.name,
+            &errors,
+        ))
+    }
+
+    /// Update an object through `update`, which sees the current state and returns the desired
+    /// one (a PUT returns the body; a patch applies itself to the current state). Conflicts with
+    /// concurrent writers are retried when the desired state carries no resourceVersion.
+    /// Returns the new state and whether it was created.
+    pub async fn update<F>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        strategy: Option<&Arc<dyn Strategy>>,
+        options: &UpdateOptions,
+        mut update: F,
+    ) -> Result<(Object, bool), ApiError>
+    where
+        F: FnMut(Option<&Object>) -> Result<Object, ApiError>,
+    {
+        let strategy = strategy.unwrap_or(&self.strategy).clone();
+        let key = self.key(namespace, name);
+        let group_resource = self.group_resource();
+        let mut current = self
+            .storage
+            .get(&key, None)
+            .await
+            .map_err(|err| self.storage_error(err, name))?
+            .kv;
+        loop {
+            let old = match &current {
+                Some(kv) => Some(self.decode(kv)?),
+                None => None,
+            };
+            let Some(old) = old else {
+                if !strategy.allow_create_on_update() {
+                    return Err(ApiError::not_found(&group_resource, name));
+                }
+                let desired = update(None)?;
+                let created = self
+                    .create(desired, &CreateOptions { dry_run: options.dry_run })
+                    .await?;
+                return Ok((created, true));
+            };
+            let mut desired = update(Some(&old))?;
+            let requested_rv = desired.metadata.resource_version.clone();
+            if requested_rv.is_empty() {
+                if !strategy.allow_unconditional_update() {
+                    return Err(invalid(
+                        &strategy.info().group_kind(),
+                        name,
+                        &vec![field::Error::invalid(
+                            &field::Path::new("metadata").child("resourceVersion"),
+                            "",
+                            "must be specified for an update",
+                        )],
+                    ));
+                }
+                desired.metadata.resource_version = old.metadata.resource_version.clone();
+            } else if requested_rv != old.metadata.resource_version {
+                return Err(ApiError::stale_conflict(&group_resource, name));
+            }
+            if !desired.metadata.uid.is_empty() && desired.metadata.uid != old.metadata.uid {
+                return Err(ApiError::conflict(
+                    &group_resource,
+                    name,
+                    &format!(
+                        "Precondition failed: UID in precondition: {}, UID in object meta: {}",
+                        desired.metadata.uid, old.metadata.uid
+                    ),
+                ));
+            }
+            self.before_update(strategy.as_ref(), &mut desired, &old)?;
+            let unconditional = requested_rv.is_empty();
+            // The last finalizer removed from an object whose deletion was only waiting for
+            // finalizers (grace period 0): the update completes the delete, as upstream's
+            // ShouldDeleteDuringUpdate.
+            if old.metadata.deletion_grace_period_seconds == Some(0)
+                && old.metadata.deletion_timestamp.is_some()
+                && desired.metadata.finalizers.is_empty()
+            {
+                if options.dry_run {
+                    return Ok((desired, false));
+                }
+                let expected = current.as_ref().map(|kv| kv.mod_revision);
+                match self.storage.delete(&key, expected).await {
+                    Ok(_) => return Ok((desired, false)),
+                    Err(StorageError::Conflict { current: now, .. }) if unconditional => {
+                        current = Some(*now);
+                        continue;
+                    }
+                    Err(StorageError::Conflict { .. }) => {
+                        return Err(ApiError::stale_conflict(&group_resource, name));
+                    }
+                    Err(err) => return Err(self.storage_error(err, name)),
+                }
+            }
+            let value = Self::encode(&desired);
+            let Some(existing) = current.as_ref() else {
+                continue;
+            };
+            if value == existing.value {
+                // Nothing changed: no write, no new revision, as upstream.
+                return Ok((old, false));
+            }
+            if options.dry_run {
+                return Ok((desired, false));
+            }
+            match self
+                .storage
+                .update(&key, value, existing.mod_revision, strategy.ttl())
+                .await
+            {
+                Ok(kv) => {
+                    desired.metadata.resource_version = kv.mod_revision.to_string();
+                    return Ok((desired, false));
+                }
+                Err(StorageError::Conflict { current: now, .. }) if unconditional => {
+                    current = Some(*now);
+                }
+                Err(StorageError::Conflict { .. }) => {
+                    return Err(ApiError::stale_conflict(&group_resource, name));
+                }
+                Err(StorageError::NotFound { .. }) => {
+                    return Err(ApiError::not_found(&group_resource, name));
+                }
+                Err(err) => return Err(self.storage_error(err, name)),
+            }
+        }
+    }
+
+    fn before_update(
+        &self,
+        strategy: &dyn Strategy,
+        desired: &mut Object,
+        old: &Object,
+    ) -> Result<(), ApiError> {
+        let info = strategy.info();
+        desired.api_version = info.api_version();
+        desired.kind = info.kind.clone();
+        desired.metadata.generation = old.metadata.generation;
+        strategy.prepare_for_update(desired, old);
+        if desired.metadata.uid.is_empty() {
+            desired.metadata.uid = old.metadata.uid.clone();
+        }
+        if old.metadata.creation_timestamp.is_some() {
+            desired.metadata.creation_timestamp = old.metadata.creation_timestamp.clone();
+        }
+        if old.metadata.deletion_timestamp.is_some() {
+            desired.metadata.deletion_timestamp = old.metadata.deletion_timestamp.clone();
+        }
+        if old.metadata.deletion_grace_period_seconds.is_some()
+            && desired.metadata.deletion_grace_period_seconds.is_none()
+        {
+            desired.metadata.deletion_grace_period_seconds =
+                old.metadata.deletion_grace_period_seconds;
+        }
+        let rule = strategy.name_rule();
+        let path = field::Path::new("metadata");
+        let new_meta = meta_fields(desired);
+        let mut errors = validate_object_meta(
+            &new_meta,
+            info.namespaced,
+            |name, prefix| rule.check(name, prefix),
+            &path,
+        );
+        errors.extend(validate_object_meta_update(&new_meta, &meta_fields(old), &path));
+        errors.extend(strategy.validate_update(desired, old));
+        self.invalid_if_any(desired, errors)
+    }
+
+    /// Delete an object: at once, or by marking it when finalizers must run first.
+    pub async fn delete(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<DeleteResult, ApiError> {
+        let key = self.key(namespace, name);
+        let group_resource = self.group_resource();
+        let mut current = self
+            .storage
+            .get(&key, None)
+            .await
+            .map_err(|err| self.storage_error(err, name))?
+            .kv;
+        loop {
+            let Some(kv) = current.clone() else {
+                return Err(ApiError::not_found(&group_resource, name));
+            };
+            let object = self.decode(&kv)?;
+            check_preconditions(&options.preconditions, &object, &group_resource, name)?;
+            self.strategy.check_delete(&object)?;
+            let mut marked = object.clone();
+            let mut finalizers_added = false;
+            match options.propagation_policy.as_deref() {
+                Some("Foreground") => finalizers_added |= add_finalizer(&mut marked, "foregroundDeletion"),
+                Some("Orphan") => finalizers_added |= add_finalizer(&mut marked, "orphan"),
+                _ => {}
+            }
+            let pending_strategy = self.strategy.prepare_for_delete(&mut marked);
+            let keep = pending_strategy || !marked.metadata.finalizers.is_empty();
+            if keep {
+                if marked.metadata.deletion_timestamp.is_none() {
+                    marked.metadata.deletion_timestamp = Some(now_rfc3339());
+                    marked.metadata.deletion_grace_period_seconds = Some(0);
+                }
+                let value = Self::encode(&marked);
+                if value == kv.value && !finalizers_added {
+                    return Ok(DeleteResult::Pending(object));
+                }
+                if options.dry_run {
+                    return Ok(DeleteResult::Pending(marked));
+                }
+                match self
+                    .storage
+                    .update(&key, value, kv.mod_revision, self.strategy.ttl())
+                    .await
+                {
+                    Ok(written) => {
+                        marked.metadata.resource_version = written.mod_revision.to_string();
+                        return Ok(DeleteResult::Pending(marked));
+                    }
+                    Err(StorageError::Conflict { current: now, .. }) => {
+                        current = Some(*now);
+                        continue;
+                    }
+                    Err(err) => return Err(self.storage_error(err, name)),
+                }
+            }
+            if options.dry_run {
+                return Ok(DeleteResult::Deleted(object));
+            }
+            match self.storage.delete(&key, Some(kv.mod_revision)).await {
+                Ok(_) => return Ok(DeleteResult::Deleted(object)),
+                Err(StorageError::Conflict { current: now, .. }) => current = Some(*now),
+                Err(StorageError::NotFound { .. }) => {
+                    return Err(ApiError::not_found(&group_resource, name));
+                }
+                Err(err) => return Err(self.storage_error(err, name)),
+            }
+        }
+    }
+
+    /// Delete every object a list selects; returns what was deleted or marked.
+    pub async fn delete_collection(
+        &self,
+        list: ListRequest,
+        options: &DeleteOptions,
+    ) -> Result<Vec<Object>, ApiError> {
+        let page = self.list(list).await?;
+        let mut deleted = Vec::with_capacity(page.items.len());
+        for item in page.items {
+            let object = item.decode()?;
+            let namespace = (!object.metadata.namespace.is_empty()).then_some(object.metadata.namespace.as_str());
+            match self.delete(namespace, &object.metadata.name, options).await {
+                Ok(DeleteResult::Deleted(gone)) | Ok(DeleteResult::Pending(gone)) => deleted.push(gone),
+                Err(err) if err.code() == 404 => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// List objects (see [`ListRequest`]); served from the cache unless an older snapshot is
+    /// needed.
+    pub async fn list(&self, request: ListRequest) -> Result<ListResult, ApiError> {
+        let list_prefix = self.list_prefix(request.namespace.as_deref());
+        let rv = request.resource_version.as_deref().filter(|rv| !rv.is_empty());
+        let predicate = request.predicate.clone();
+        let matches = move |object: &CachedObject| predicate.matches(object);
+        if let Some(token) = request.continue_token.as_deref().filter(|t| !t.is_empty()) {
+            if rv.is_some() {
+                return Err(ApiError::bad_request(
+                    "specifying resource version is not allowed when using continue",
+                ));
+            }
+            let (start_key, revision) = continuation::decode(token, &list_prefix)
+                .map_err(|err| ApiError::bad_request(format!("invalid continue token: {err}")))?;
+            if revision < 0 {
+                // An inconsistent continuation: the remainder at the latest revision.
+                self.cache.wait_consistent().await?;
+                let page = self.cache.list(&list_prefix, Some(&start_key), request.limit, &matches)?;
+                return Ok(self.cache_result(page, &list_prefix));
+            }
+            if self.cache.revision() == revision {
+                let page = self.cache.list(&list_prefix, Some(&start_key), request.limit, &matches)?;
+                if page.revision == revision {
+                    return Ok(self.cache_result(page, &list_prefix));
+                }
+            }
+            return self
+                .list_from_storage(&list_prefix, Some(start_key), revision, request.limit, &request.predicate, true)
+                .await;
+        }
+        let exact = match (request.version_match, rv, request.limit) {
+            (Some(VersionMatch::Exact), _, _) => true,
+            (None, Some(rv), Some(_)) => rv != "0",
+            _ => false,
+        };
+        match rv {
+            None => self.cache.wait_consistent().await?,
+            Some("0") => {}
+            Some(rv) => {
+                let revision = parse_resource_version(rv)?;
+                if exact {
+                    if self.cache.revision() != revision {
+                        return self
+                            .list_from_storage(&list_prefix, None, revision, request.limit, &request.predicate, false)
+                            .await;
+                    }
+                } else {
+                    self.cache.wait_until_fresh(revision).await?;
+                }
+            }
+        }
+        let page = self.cache.list(&list_prefix, None, request.limit, &matches)?;
+        Ok(self.cache_result(page, &list_prefix))
+    }
+
+    fn cache_result(&self, page: CacheListPage, list_prefix: &str) -> ListResult {
+        let continue_token = page
+            .next_key
+            .as_deref()
+            .and_then(|next| continuation::encode(next, list_prefix, page.revision));
+        ListResult {
+            items: page.items,
+            revision: page.revision,
+            remaining: page.remaining.map(|count| count as i64),
+            continue_token,
+        }
+    }
+
+    /// A list at an older revision, read page by page from storage until `limit` objects match.
+    async fn list_from_storage(
+        &self,
+        list_prefix: &str,
+        mut start_key: Option<String>,
+        revision: Revision,
+        limit: Option<usize>,
+        predicate: &SelectionPredicate,
+        continuing: bool,
+    ) -> Result<ListResult, ApiError> {
+        let batch = limit.map(|limit| limit.clamp(1, 10_000)).unwrap_or(10_000);
+        let mut items = Vec::new();
+        loop {
+            let page = self
+                .storage
+                .list(
+                    list_prefix,
+                    StorageListOptions {
+                        limit: Some(batch),
+                        revision: Some(revision),
+                        start_key: start_key.clone(),
+                    },
+                )
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(StorageError::Compacted { .. }) if continuing => {
+                    let token = start_key
+                        .as_deref()
+                        .and_then(|key| continuation::encode(key, list_prefix, -1))
+                        .unwrap_or_default();
+                    return Err(ApiError::expired(CONTINUE_EXPIRED_MESSAGE).with_continue(token));
+                }
+                Err(StorageError::Compacted { .. }) => {
+                    return Err(ApiError::expired(
+                        "The resourceVersion for the provided list is too old.",
+                    ));
+                }
+                Err(StorageError::FutureRevision { current, .. }) => {
+                    return Err(crate::cacher::too_large_resource_version(revision, current));
+                }
+                Err(err) => return Err(self.storage_error(err, "")),
+            };
+            for kv in &page.kvs {
+                let object = self.decode(kv)?;
+                let cached = CachedObject::new(kv.key.clone(), kv.mod_revision, &object, self.strategy.as_ref());
+                if !predicate.matches(&cached) {
+                    continue;
+                }
+                if limit.is_some_and(|limit| items.len() >= limit) {
+                    let next = ironplane_storage::key_after(
+                        &items.last().map(|last: &Arc<CachedObject>| last.key.clone()).unwrap_or_default(),
+                    );
+                    return Ok(ListResult {
+                        items,
+                        revision,
+                        continue_token: continuation::encode(&next, list_prefix, revision),
+                        remaining: None,
+                    });
+                }
+                items.push(Arc::new(cached));
+            }
+            match page.kvs.last() {
+                Some(last) if page.more => start_key = Some(ironplane_storage::key_after(&last.key)),
+                _ => {
+                    return Ok(ListResult {
+                        items,
+                        revision,
+                        continue_token: None,
+                        remaining: None,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Start a watch from the cache.
+    pub async fn watch(
+        &self,
+        namespace: Option<&str>,
+        predicate: SelectionPredicate,
+        start: WatchStart,
+        consistent: bool,
+    ) -> Result<CacheWatcher, ApiError> {
+        match start {
+            WatchStart::InitialState if consistent => self.cache.wait_consistent().await?,
+            WatchStart::After(revision) => self.cache.wait_until_fresh(revision).await?,
+            WatchStart::InitialState => {}
+        }
+        let prefix = self.list_prefix(namespace);
+        self.cache
+            .watch(start, &prefix, Arc::new(move |object: &CachedObject| predicate.matches(object)))
+    }
+}
+
+/// Upstream's message when a continue token's snapshot has been compacted away.
+pub const CONTINUE_EXPIRED_MESSAGE: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+fn add_finalizer(object: &mut Object, finalizer: &str) -> bool {
+    if object.metadata.finalizers.iter().any(|f| f == finalizer) {
+        return false;
+    }
+    object.metadata.finalizers.push(finalizer.to_owned());
+    true
+}
+
+fn check_preconditions(
+    preconditions: &Preconditions,
+    object: &Object,
+    group_resource: &GroupResource,
+    name: &str,
+) -> Result<(), ApiError> {
+    if let Some(uid) = &preconditions.uid {
+        if *uid != object.metadata.uid {
+            return Err(ApiError::conflict(
+                group_resource,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    object.metadata.uid
+                ),
+            ));
+        }
+    }
+    if let Some(rv) = &preconditions.resource_version {
+        if *rv != object.metadata.resource_version {
+            return Err(ApiError::conflict(
+                group_resource,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    object.metadata.resource_version
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The fields the metadata validators read.
+pub fn meta_fields(object: &Object) -> ObjectMetaFields {
+    let value = serde_json::to_value(&object.metadata).unwrap_or_default();
+    ObjectMetaFields::from_json(&value)
+}
+
+/// A 422 for a list of field errors.
+pub fn invalid(kind: &ironplane_apimachinery::GroupKind, name: &str, errors: &ErrorList) -> ApiError {
+    let causes = errors
+        .iter()
+        .map(|error| StatusCause {
+            reason: error.error_type.reason().to_owned(),
+            message: error.error_body(),
+            field: error.field.clone(),
+        })
+        .collect();
+    let aggregate = field::aggregate_message(errors).unwrap_or_default();
+    ApiError::invalid(kind, name, causes, &aggregate)
+}
+
+/// Parse a resourceVersion parameter.
+pub fn parse_resource_version(rv: &str) -> Result<Revision, ApiError> {
+    rv.parse::<u64>()
+        .ok()
+        .and_then(|value| Revision::try_from(value).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid resource version: invalid resource version {}: strconv.ParseUint: parsing {}: invalid syntax",
+                ironplane_apimachinery::status::go_quote(rv),
+                ironplane_apimachinery::status::go_quote(rv)
+            ))
+        })
+}
+
+/// A name from a generateName prefix: the prefix (cut to leave room) and five random characters
+/// from upstream's alphabet (no vowels, so no words).
+pub fn generate_name(prefix: &str) -> String {
+    use rand::Rng as _;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    const MAX_PREFIX: usize = 63 - 5;
+    let mut name: String = prefix.chars().take(MAX_PREFIX).collect();
+    let mut rng = rand::rng();
+    for _ in 0..5 {
+        name.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
+    }
+    name
+}
+
+/// Map a storage failure to its Status.
+pub fn storage_error_to_status(err: StorageError, resource: &GroupResource, name: &str) -> ApiError {
+    match err {
+        StorageError::NotFound { .. } => ApiError::not_found(resource, name),
+        StorageError::AlreadyExists { .. } => ApiError::already_exists(resource, name),
+        StorageError::Conflict { .. } => ApiError::stale_conflict(resource, name),
+        StorageError::Compacted { .. } => {
+            ApiError::expired("The resourceVersion for the provided list is too old.")
+        }
+        StorageError::ValueTooLarge { .. } => {
+            ApiError::request_entity_too_large("limit is 3145728")
+        }
+        StorageError::Unavailable(why) => ApiError::timeout(&why, 0),
+        other => ApiError::internal(other),
+    }
+}
+
+/// Map a storage failure that concerns no particular object.
+pub fn storage_error_to_status_plain(err: StorageError) -> ApiError {
+    storage_error_to_status(err, &GroupResource::new("", ""), "")
+}

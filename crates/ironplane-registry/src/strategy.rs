@@ -1,0 +1,147 @@
+//! The strategy a kind plugs into the generic store: its schema, defaults, validation,
+//! create/update preparation, deletion rules, table columns and selectable fields. Everything
+//! the generic store does not know about a kind lives behind this trait.
+
+use std::time::Duration;
+
+use ironplane_apimachinery::field::ErrorList;
+use ironplane_apimachinery::schema::StructSchema;
+use ironplane_apimachinery::table::{self, TableColumnDefinition};
+use ironplane_apimachinery::{ApiError, Object};
+use serde_json::Value;
+
+use crate::resource::ResourceInfo;
+
+/// Which rule names of a kind follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameRule {
+    /// A DNS-1123 subdomain (most kinds).
+    DnsSubdomain,
+    /// A DNS-1123 label.
+    DnsLabel,
+    /// A namespace name (a DNS-1123 label).
+    Namespace,
+    /// Anything usable as a path segment.
+    PathSegment,
+}
+
+impl NameRule {
+    /// Check a name (or, with `prefix`, a generateName prefix); each string is one problem.
+    pub fn check(self, name: &str, prefix: bool) -> Vec<String> {
+        use ironplane_apimachinery::validation as v;
+        match self {
+            NameRule::DnsSubdomain => v::name_is_dns_subdomain(name, prefix),
+            NameRule::DnsLabel => v::name_is_dns_label(name, prefix),
+            NameRule::Namespace => v::validate_namespace_name(name, prefix),
+            NameRule::PathSegment => v::validate_path_segment_name(name, prefix),
+        }
+    }
+}
+
+/// What happens when a delete reaches an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteDecision {
+    /// Remove it from storage now.
+    Delete,
+    /// Keep it, marked for deletion, until its finalizers are gone.
+    Finalize,
+}
+
+/// A kind's behaviour inside the generic store.
+pub trait Strategy: Send + Sync + 'static {
+    /// Names, scope and verbs.
+    fn info(&self) -> &ResourceInfo;
+
+    /// The structural schema bodies are decoded against.
+    fn schema(&self) -> &'static StructSchema;
+
+    /// The rule names follow.
+    fn name_rule(&self) -> NameRule {
+        NameRule::DnsSubdomain
+    }
+
+    /// Clear what clients may not set and apply defaults, before validation on create.
+    fn prepare_for_create(&self, _object: &mut Object) {}
+
+    /// Kind-specific validation on create (object metadata is validated by the store).
+    fn validate(&self, _object: &Object) -> ErrorList {
+        Vec::new()
+    }
+
+    /// Carry over what an update may not change, before validation on update.
+    fn prepare_for_update(&self, _new: &mut Object, _old: &Object) {}
+
+    /// Kind-specific validation on update (metadata rules are the store's).
+    fn validate_update(&self, new: &Object, _old: &Object) -> ErrorList {
+        self.validate(new)
+    }
+
+    /// Whether PUT of a missing object creates it.
+    fn allow_create_on_update(&self) -> bool {
+        false
+    }
+
+    /// Whether PUT without a resourceVersion overwrites whatever is stored.
+    fn allow_unconditional_update(&self) -> bool {
+        true
+    }
+
+    /// How long stored objects live (events: one hour).
+    fn ttl(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Refuse a delete outright (for example a namespace that may never be deleted).
+    fn check_delete(&self, _object: &Object) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// Mark an object on its way out; return whether something other than `metadata.finalizers`
+    /// must finish first (a namespace's `spec.finalizers`).
+    fn prepare_for_delete(&self, _object: &mut Object) -> bool {
+        false
+    }
+
+    /// Whether a delete answers with the object (rather than a `Status`).
+    fn return_deleted_object(&self) -> bool {
+        false
+    }
+
+    /// Table columns for `kubectl get`.
+    fn table_columns(&self) -> Vec<TableColumnDefinition> {
+        vec![
+            TableColumnDefinition::name_column(),
+            TableColumnDefinition::age_column(),
+        ]
+    }
+
+    /// Cells of one row, matching [`Strategy::table_columns`].
+    fn table_row(&self, object: &Object, now: jiff::Timestamp) -> Vec<Value> {
+        vec![
+            Value::String(object.metadata.name.clone()),
+            Value::String(table::age(
+                object.metadata.creation_timestamp.as_deref(),
+                now,
+            )),
+        ]
+    }
+
+    /// The fields a field selector may name, and their values for this object.
+    fn selectable_fields(&self, object: &Object) -> Vec<(&'static str, String)> {
+        default_fields(object, self.info().namespaced)
+    }
+
+    /// The field selector names this kind supports.
+    fn supported_fields(&self) -> &'static [&'static str] {
+        &["metadata.name", "metadata.namespace"]
+    }
+}
+
+/// `metadata.name` and, for namespaced kinds, `metadata.namespace`.
+pub fn default_fields(object: &Object, namespaced: bool) -> Vec<(&'static str, String)> {
+    let mut fields = vec![("metadata.name", object.metadata.name.clone())];
+    if namespaced {
+        fields.push(("metadata.namespace", object.metadata.namespace.clone()));
+    }
+    fields
+}

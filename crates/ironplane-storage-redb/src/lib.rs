@@ -1,0 +1,366 @@
+//! Ironplane's embedded durable store on redb: the default backend, no separate database needed.
+//!
+//! [`RedbStore`] implements the [`Storage`] contract on one redb file:
+//!
+//! - **Durable**: a write is answered only after the redb transaction holding it has committed
+//!   with `Durability::Immediate`, that is after fsync. It survives `kill -9` and power loss.
+//! - **Group commit**: one writer thread takes every write waiting at that moment, applies them in
+//!   one transaction and pays one fsync for all of them, so throughput rises with concurrency.
+//! - **History**: superseded versions and a revision log are kept for past reads, paginated lists
+//!   and watch resumption, compacted in the background by a time window and a byte bound.
+//! - **Watches** are served from an in-memory ring of recent events, or replayed from the log.
+//! - **Startup** reads a few counters, not the data: opening a large store takes milliseconds.
+//!
+//! docs/storage.md describes the on-disk layout, the commit protocol and the durability promise.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), ironplane_storage::StorageError> {
+//! use ironplane_storage::Storage;
+//! use ironplane_storage_redb::{RedbStore, RedbStoreOptions};
+//!
+//! let store = RedbStore::open(RedbStoreOptions::new("/var/lib/ironplane/store.redb"))?;
+//! let kv = store.create("/registry/configmaps/default/a", "{}".into(), None).await?;
+//! assert_eq!(kv.version, 1);
+//! store.close();
+//! # Ok(()) }
+//! ```
+
+mod check;
+mod engine;
+mod housekeeping;
+mod options;
+mod read;
+mod schema;
+mod watch;
+mod writer;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ironplane_storage::{
+    Deleted, GetResponse, KeyValue, ListOptions, ListResponse, MAX_KEY_BYTES, Revision, Storage,
+    StorageError, StoreStatus, Watch, WatchRequest, validate_key, validate_write,
+};
+use tokio::sync::oneshot;
+
+pub use check::ConsistencyReport;
+pub use options::RedbStoreOptions;
+
+use engine::{EngineError, Shared, lock, now_ms};
+use watch::Hub;
+use writer::{Command, Counters, Op, Outcome, WriteRequest, Writer};
+
+/// The embedded store. Cheap to share behind an `Arc`; every method may be called concurrently.
+///
+/// Dropping it (or calling [`close`](Self::close)) finishes the writes already queued, ends every
+/// watch and releases the file.
+pub struct RedbStore {
+    shared: Arc<Shared>,
+    writer: Sender<Command>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.shared.path)
+            .field("revision", &self.shared.revision.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// Open (or create) the store described by `options`.
+    ///
+    /// Opening reads the counters in the meta table and nothing else. After a crash, redb first
+    /// repairs its allocator state, which walks the file unless
+    /// [`quick_repair`](RedbStoreOptions::quick_repair) was on while it was written.
+    pub fn open(options: RedbStoreOptions) -> Result<Self, StorageError> {
+        let db = redb::Builder::new()
+            .set_cache_size(options.cache_size_bytes)
+            .create(&options.path)
+            .map_err(|err| match err {
+                redb::DatabaseError::DatabaseAlreadyOpen => StorageError::Unavailable(format!(
+                    "{} is already open in another process or store",
+                    options.path.display()
+                )),
+                other => EngineError::from(other).into(),
+            })?;
+        writer::initialize(&db)?;
+        let counters = Counters::load(&db)?;
+        let db = Arc::new(db);
+        let hub = Arc::new(Hub::new(
+            schema::rev_i64(counters.revision),
+            options.watcher_queue,
+            options.event_ring_capacity,
+            options.event_ring_max_bytes,
+        ));
+        let shared = Arc::new(Shared::new(db.clone(), options, hub));
+        shared
+            .revision
+            .store(schema::rev_i64(counters.revision), Ordering::Release);
+        shared
+            .compact_revision
+            .store(schema::rev_i64(counters.compact), Ordering::Release);
+        let (tx, rx) = mpsc::channel();
+        let mut threads = Vec::new();
+        let writer = Writer::new(db, shared.clone(), counters);
+        threads.push(
+            std::thread::Builder::new()
+                .name("ironplane-redb-writer".into())
+                .spawn(move || writer.run(rx))
+                .map_err(StorageError::internal)?,
+        );
+        let house_shared = shared.clone();
+        let house_tx = tx.clone();
+        let housekeeper = std::thread::Builder::new()
+            .name("ironplane-redb-housekeeper".into())
+            .spawn(move || housekeeping::run(house_shared, house_tx));
+        let store = Self {
+            shared,
+            writer: tx,
+            threads: Mutex::new(threads),
+        };
+        // From here on, dropping `store` stops the writer.
+        lock(&store.threads).push(housekeeper.map_err(StorageError::internal)?);
+        Ok(store)
+    }
+
+    /// Open (or create) the store at `path` with the default options.
+    pub fn open_path(path: impl Into<std::path::PathBuf>) -> Result<Self, StorageError> {
+        Self::open(RedbStoreOptions::new(path))
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &RedbStoreOptions {
+        &self.shared.options
+    }
+
+    /// How many watchers are currently live (registered for new events).
+    pub fn live_watchers(&self) -> usize {
+        self.shared.hub.live_watchers()
+    }
+
+    /// Finish the writes already queued, end every watch and release the file. Later calls fail
+    /// with [`StorageError::Closed`]. Blocks for at most one group commit; calling it twice is
+    /// harmless.
+    pub fn close(&self) {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        {
+            let mut stop = lock(&self.shared.wake.0);
+            *stop = true;
+            self.shared.wake.1.notify_all();
+        }
+        // The writer drains what was queued before this message, then stops.
+        let _ = self.writer.send(Command::Shutdown);
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
+            if thread.join().is_err() {
+                tracing::error!("a storage thread panicked");
+            }
+        }
+        self.shared.hub.close();
+        self.shared.drop_db();
+    }
+
+    /// Walk every table and check that they agree (see [`ConsistencyReport`]). Reads the whole
+    /// store: meant for tests and repair tools, not for the serving path.
+    pub fn check_consistency(&self) -> Result<ConsistencyReport, StorageError> {
+        let db = self.shared.db()?;
+        check::check(&db)
+    }
+
+    fn ensure_open(&self) -> Result<(), StorageError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            Err(StorageError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn submit(&self, op: Op) -> Result<Outcome, StorageError> {
+        self.ensure_open()?;
+        let _waiting = Waiting::new(&self.shared.waiting_writes);
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(Command::Write(WriteRequest { op, reply }))
+            .map_err(|_| StorageError::Closed)?;
+        rx.await.map_err(|_| StorageError::Closed)?
+    }
+
+    async fn blocking<T, F>(&self, read: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&redb::Database) -> Result<T, StorageError> + Send + 'static,
+    {
+        self.ensure_open()?;
+        let db = self.shared.db()?;
+        tokio::task::spawn_blocking(move || read(&db))
+            .await
+            .map_err(StorageError::internal)?
+    }
+}
+
+impl Drop for RedbStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Counts a caller as waiting for its write while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Self(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn expiry(ttl: Option<Duration>) -> u64 {
+    match ttl {
+        None => 0,
+        Some(ttl) => now_ms()
+            .saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+            .max(1),
+    }
+}
+
+fn validate_prefix(prefix: &str) -> Result<(), StorageError> {
+    if prefix.len() > MAX_KEY_BYTES || prefix.contains('\0') {
+        // Reuse the key checks for their messages; an empty prefix (everything) is fine.
+        validate_key(prefix)?;
+    }
+    Ok(())
+}
+
+fn unexpected(outcome: Outcome) -> StorageError {
+    StorageError::internal(format!(
+        "the writer answered with an unexpected {outcome:?}"
+    ))
+}
+
+#[async_trait::async_trait]
+impl Storage for RedbStore {
+    async fn get(
+        &self,
+        key: &str,
+        revision: Option<Revision>,
+    ) -> Result<GetResponse, StorageError> {
+        validate_key(key)?;
+        self.ensure_open()?;
+        let db = self.shared.db()?;
+        read::get(&db, key, revision)
+    }
+
+    async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResponse, StorageError> {
+        validate_prefix(prefix)?;
+        let prefix = prefix.to_owned();
+        self.blocking(move |db| read::list(db, &prefix, &options))
+            .await
+    }
+
+    async fn count(&self, prefix: &str) -> Result<u64, StorageError> {
+        validate_prefix(prefix)?;
+        let prefix = prefix.to_owned();
+        self.blocking(move |db| read::count(db, &prefix)).await
+    }
+
+    async fn create(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> Result<KeyValue, StorageError> {
+        validate_write(key, &value)?;
+        let op = Op::Create {
+            key: key.to_owned(),
+            value,
+            expiry_ms: expiry(ttl),
+        };
+        match self.submit(op).await? {
+            Outcome::Put(kv) => Ok(kv),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected: Revision,
+        ttl: Option<Duration>,
+    ) -> Result<KeyValue, StorageError> {
+        validate_write(key, &value)?;
+        let op = Op::Update {
+            key: key.to_owned(),
+            value,
+            expected,
+            expiry_ms: expiry(ttl),
+        };
+        match self.submit(op).await? {
+            Outcome::Put(kv) => Ok(kv),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<Deleted, StorageError> {
+        validate_key(key)?;
+        let op = Op::Delete {
+            key: key.to_owned(),
+            expected,
+        };
+        match self.submit(op).await? {
+            Outcome::Deleted(deleted) => Ok(deleted),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn watch(&self, request: WatchRequest) -> Result<Watch, StorageError> {
+        if request.prefix {
+            validate_prefix(&request.key)?;
+        } else {
+            validate_key(&request.key)?;
+        }
+        self.ensure_open()?;
+        watch::start(&self.shared, request)
+    }
+
+    async fn compact(&self, revision: Revision) -> Result<(), StorageError> {
+        if revision <= 0 {
+            return Ok(());
+        }
+        match self.submit(Op::Compact { revision }).await? {
+            Outcome::Compacted => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn status(&self) -> Result<StoreStatus, StorageError> {
+        self.ensure_open()?;
+        let db = self.shared.db()?;
+        let snap = {
+            use redb::ReadableDatabase;
+            let txn = db.begin_read().map_err(EngineError::from)?;
+            read::snapshot(&txn)?
+        };
+        let db_size_bytes = std::fs::metadata(&self.shared.path).ok().map(|m| m.len());
+        Ok(StoreStatus {
+            revision: schema::rev_i64(snap.revision),
+            compact_revision: schema::rev_i64(snap.compact),
+            db_size_bytes,
+        })
+    }
+}
