@@ -5,8 +5,8 @@
 use std::io;
 
 use serde::Serialize;
-use serde_json::ser::{CharEscape, CompactFormatter, Formatter, PrettyFormatter};
 use serde_json::Value;
+use serde_json::ser::{CharEscape, CompactFormatter, Formatter, PrettyFormatter};
 
 /// `application/json`.
 pub const JSON: &str = "application/json";
@@ -111,7 +111,11 @@ impl<F: Formatter> Formatter for GoFormatter<F> {
     fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.0.end_array(w)
     }
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         self.0.begin_array_value(w, first)
     }
     fn end_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
@@ -123,7 +127,11 @@ impl<F: Formatter> Formatter for GoFormatter<F> {
     fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.0.end_object(w)
     }
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         self.0.begin_object_key(w, first)
     }
     fn end_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
@@ -178,7 +186,10 @@ pub fn parse_yaml(body: &[u8]) -> Result<Value, BodyError> {
     };
     let documents: Vec<Value> = serde_saphyr::from_str_multiple_with_options(text, options)
         .map_err(|err| BodyError::Yaml(format!("yaml: {err}")))?;
-    Ok(documents.into_iter().find(|doc| !doc.is_null()).unwrap_or(Value::Null))
+    Ok(documents
+        .into_iter()
+        .find(|doc| !doc.is_null())
+        .unwrap_or(Value::Null))
 }
 
 /// Encode a JSON value as YAML the way upstream's `sigs.k8s.io/yaml` does: keys sorted, block
@@ -444,15 +455,32 @@ mod tests {
             offers,
         )
         .unwrap();
-        assert_eq!(table.target, Target::Table { version: "v1".into() });
-        let json = negotiate(Some("application/vnd.kubernetes.protobuf, application/json"), offers)
-            .unwrap();
+        assert_eq!(
+            table.target,
+            Target::Table {
+                version: "v1".into()
+            }
+        );
+        let json = negotiate(
+            Some("application/vnd.kubernetes.protobuf, application/json"),
+            offers,
+        )
+        .unwrap();
         assert_eq!(json.format, Format::Json);
         assert_eq!(json.target, Target::Object);
         assert!(negotiate(Some("application/xml"), offers).is_none());
-        assert!(negotiate(Some("application/json;as=Table;v=v1;g=meta.k8s.io"), Offers::default()).is_none());
+        assert!(
+            negotiate(
+                Some("application/json;as=Table;v=v1;g=meta.k8s.io"),
+                Offers::default()
+            )
+            .is_none()
+        );
         assert_eq!(negotiate(Some("*/*"), offers).unwrap().format, Format::Json);
-        assert_eq!(negotiate(Some("application/yaml"), offers).unwrap().format, Format::Yaml);
+        assert_eq!(
+            negotiate(Some("application/yaml"), offers).unwrap().format,
+            Format::Yaml
+        );
     }
 
     #[test]
@@ -466,8 +494,14 @@ mod tests {
     #[test]
     fn reads_body_formats() {
         assert_eq!(body_format(None), Some(BodyFormat::Json));
-        assert_eq!(body_format(Some("application/json; charset=utf-8")), Some(BodyFormat::Json));
-        assert_eq!(body_format(Some("application/yaml")), Some(BodyFormat::Yaml));
+        assert_eq!(
+            body_format(Some("application/json; charset=utf-8")),
+            Some(BodyFormat::Json)
+        );
+        assert_eq!(
+            body_format(Some("application/yaml")),
+            Some(BodyFormat::Yaml)
+        );
         assert_eq!(body_format(Some("text/plain")), None);
     }
 }

@@ -141,6 +141,10 @@ mod tests {
         assert!(decode(&climbing, PREFIX).is_err());
         let zero = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(br#"{"v":"meta.k8s.io/v1","rv":0,"start":"x"}"#);
-        assert!(decode(&zero, PREFIX).unwrap_err().contains("incorrect encoded start"));
+        assert!(
+            decode(&zero, PREFIX)
+                .unwrap_err()
+                .contains("incorrect encoded start")
+        );
     }
 }

@@ -195,12 +195,18 @@ mod tests {
 
     #[test]
     fn prints_like_upstream() {
-        assert_eq!(GroupResource::new("", "configmaps").to_string(), "configmaps");
+        assert_eq!(
+            GroupResource::new("", "configmaps").to_string(),
+            "configmaps"
+        );
         assert_eq!(
             GroupResource::new("apps", "deployments").to_string(),
             "deployments.apps"
         );
-        assert_eq!(GroupKind::new("apps", "Deployment").to_string(), "Deployment.apps");
+        assert_eq!(
+            GroupKind::new("apps", "Deployment").to_string(),
+            "Deployment.apps"
+        );
         assert_eq!(GroupVersion::new("apps", "v1").to_string(), "apps/v1");
     }
 }

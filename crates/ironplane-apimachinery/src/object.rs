@@ -1,8 +1,8 @@
 //! The one object representation Ironplane uses for every kind, built-in or custom: type meta and
 //! typed `ObjectMeta`, plus the rest of the object as JSON in schema order.
 
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::meta::ObjectMeta;

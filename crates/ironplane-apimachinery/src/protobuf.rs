@@ -31,9 +31,10 @@ pub struct Envelope<'a> {
 
 /// Open the `k8s\0` + `runtime.Unknown` envelope.
 pub fn decode_envelope(body: &[u8]) -> Result<Envelope<'_>, String> {
-    let message = body
-        .strip_prefix(MAGIC)
-        .ok_or_else(|| "provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]".to_owned())?;
+    let message = body.strip_prefix(MAGIC).ok_or_else(|| {
+        "provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]"
+            .to_owned()
+    })?;
     let mut envelope = Envelope {
         api_version: String::new(),
         kind: String::new(),
@@ -66,18 +67,29 @@ pub fn decode_envelope(body: &[u8]) -> Result<Envelope<'_>, String> {
 
 /// Decode a kind's message into its JSON form (field names and values as the JSON encoding has
 /// them), ready for the schema decoder.
-pub fn decode_message(raw: &[u8], schema: &'static StructSchema) -> Result<Map<String, Value>, String> {
+pub fn decode_message(
+    raw: &[u8],
+    schema: &'static StructSchema,
+) -> Result<Map<String, Value>, String> {
     decode_struct(raw, schema, 0)
 }
 
-fn decode_struct(raw: &[u8], schema: &'static StructSchema, depth: usize) -> Result<Map<String, Value>, String> {
+fn decode_struct(
+    raw: &[u8],
+    schema: &'static StructSchema,
+    depth: usize,
+) -> Result<Map<String, Value>, String> {
     if depth > MAX_DEPTH {
         return Err("protobuf message nested too deeply".into());
     }
     let mut out = Map::new();
     for field in Fields::new(raw) {
         let (number, value) = field?;
-        let Some(field) = schema.fields.iter().find(|f| f.tag == number && number != 0) else {
+        let Some(field) = schema
+            .fields
+            .iter()
+            .find(|f| f.tag == number && number != 0)
+        else {
             continue;
         };
         match &field.schema {
@@ -94,7 +106,9 @@ fn decode_struct(raw: &[u8], schema: &'static StructSchema, depth: usize) -> Res
                     return Err(format!("field {} is not a map entry", field.name));
                 };
                 let (key, item) = decode_map_entry(entry, inner, depth)?;
-                let map = out.entry(field.name).or_insert_with(|| Value::Object(Map::new()));
+                let map = out
+                    .entry(field.name)
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if let Value::Object(map) = map {
                     map.insert(key, item);
                 }
@@ -108,7 +122,12 @@ fn decode_struct(raw: &[u8], schema: &'static StructSchema, depth: usize) -> Res
     Ok(out)
 }
 
-fn decode_repeated(value: WireValue<'_>, inner: &Schema, depth: usize, items: &mut Vec<Value>) -> Result<(), String> {
+fn decode_repeated(
+    value: WireValue<'_>,
+    inner: &Schema,
+    depth: usize,
+    items: &mut Vec<Value>,
+) -> Result<(), String> {
     match (value, inner) {
         // Packed scalars: a run of varints in one length-delimited field.
         (WireValue::Bytes(run), Schema::Int32 | Schema::Int64 | Schema::Bool) => {

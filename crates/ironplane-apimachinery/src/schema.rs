@@ -271,9 +271,7 @@ impl Decoder {
             (Schema::Float64, Value::Number(number)) => Value::Number(number),
             (Schema::Bool, Value::Bool(flag)) => Value::Bool(flag),
             (Schema::Time, Value::String(text)) => Value::String(normalize_time(&text, false)?),
-            (Schema::MicroTime, Value::String(text)) => {
-                Value::String(normalize_time(&text, true)?)
-            }
+            (Schema::MicroTime, Value::String(text)) => Value::String(normalize_time(&text, true)?),
             (Schema::IntOrString, Value::String(text)) => Value::String(text),
             (Schema::IntOrString, Value::Number(number)) => {
                 Value::Number(self.integer(&number, i32::MIN.into(), i32::MAX.into(), schema)?)
@@ -472,12 +470,17 @@ pub mod meta {
             F::new("generation", Schema::Int64).tag(7),
             F::new("creationTimestamp", Schema::Time).always().tag(8),
             F::new("deletionTimestamp", Schema::Time).pointer().tag(9),
-            F::new("deletionGracePeriodSeconds", Schema::Int64).pointer().tag(10),
+            F::new("deletionGracePeriodSeconds", Schema::Int64)
+                .pointer()
+                .tag(10),
             F::new("labels", Schema::Map(&Schema::String)).tag(11),
             F::new("annotations", Schema::Map(&Schema::String)).tag(12),
             F::new(
                 "ownerReferences",
-                Schema::List(&Schema::Struct(&OWNER_REFERENCE), ListPatch::MergeByKey("uid")),
+                Schema::List(
+                    &Schema::Struct(&OWNER_REFERENCE),
+                    ListPatch::MergeByKey("uid"),
+                ),
             )
             .tag(13),
             F::new(
@@ -497,7 +500,9 @@ pub mod meta {
     pub const OBJECT_FIELDS: [F; 3] = [
         F::new("kind", Schema::String),
         F::new("apiVersion", Schema::String),
-        F::new("metadata", Schema::Struct(&OBJECT_META)).always().tag(1),
+        F::new("metadata", Schema::Struct(&OBJECT_META))
+            .always()
+            .tag(1),
     ];
 }
 

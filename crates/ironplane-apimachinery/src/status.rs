@@ -260,7 +260,12 @@ impl ApiError {
 
     /// 422 with field causes. `aggregate` is the joined error text (`a` or `[a, b]`); causes carry
     /// each error's field, type and body.
-    pub fn invalid(kind: &GroupKind, name: &str, causes: Vec<StatusCause>, aggregate: &str) -> Self {
+    pub fn invalid(
+        kind: &GroupKind,
+        name: &str,
+        causes: Vec<StatusCause>,
+        aggregate: &str,
+    ) -> Self {
         let message = if aggregate.is_empty() {
             format!("{kind} {} is invalid", go_quote(name))
         } else {

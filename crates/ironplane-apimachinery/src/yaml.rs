@@ -150,8 +150,8 @@ fn resolves_to_non_string(text: &str) -> bool {
         return true;
     }
     const WORDS: [&str; 22] = [
-        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE",
-        "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false",
+        "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
     ];
     const NULLS: [&str; 4] = ["~", "null", "Null", "NULL"];
     if WORDS.contains(&text) || NULLS.contains(&text) {
@@ -167,15 +167,17 @@ fn resolves_to_non_string(text: &str) -> bool {
     {
         return true;
     }
-    if let Some(hex) = numeric.strip_prefix("0x") {
-        if !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return true;
-        }
+    if let Some(hex) = numeric.strip_prefix("0x")
+        && !hex.is_empty()
+        && hex.chars().all(|c| c.is_ascii_hexdigit())
+    {
+        return true;
     }
-    if let Some(bin) = numeric.strip_prefix("0b") {
-        if !bin.is_empty() && bin.chars().all(|c| c == '0' || c == '1') {
-            return true;
-        }
+    if let Some(bin) = numeric.strip_prefix("0b")
+        && !bin.is_empty()
+        && bin.chars().all(|c| c == '0' || c == '1')
+    {
+        return true;
     }
     // Sexagesimal (190:20:30) and timestamps (2001-12-14...).
     let bytes = text.as_bytes();
@@ -212,8 +214,10 @@ fn plain_allowed(text: &str) -> bool {
             return false;
         }
     }
-    !(text.contains(": ") || text.contains(" #") || text.ends_with(':'))
-        && !text.contains(['\n', '\r', '\t'])
+    !(text.contains(": ")
+        || text.contains(" #")
+        || text.ends_with(':')
+        || text.contains(['\n', '\r', '\t']))
 }
 
 #[cfg(test)]

@@ -20,11 +20,19 @@ impl Admission {
     }
 
     /// Admit a create.
-    pub async fn admit_create(&self, resource: &ResourceInfo, object: &Object) -> Result<(), ApiError> {
+    pub async fn admit_create(
+        &self,
+        resource: &ResourceInfo,
+        object: &Object,
+    ) -> Result<(), ApiError> {
         self.namespace_lifecycle(resource, object).await
     }
 
-    async fn namespace_lifecycle(&self, resource: &ResourceInfo, object: &Object) -> Result<(), ApiError> {
+    async fn namespace_lifecycle(
+        &self,
+        resource: &ResourceInfo,
+        object: &Object,
+    ) -> Result<(), ApiError> {
         if !resource.namespaced || object.metadata.namespace.is_empty() {
             return Ok(());
         }
@@ -40,7 +48,10 @@ impl Admission {
             None => match namespaces.store.get(None, name, None).await {
                 Ok(namespace) => namespace,
                 Err(err) if err.code() == 404 => {
-                    return Err(ApiError::not_found(&GroupResource::new("", "namespaces"), name));
+                    return Err(ApiError::not_found(
+                        &GroupResource::new("", "namespaces"),
+                        name,
+                    ));
                 }
                 Err(err) => return Err(err),
             },
@@ -51,7 +62,9 @@ impl Admission {
             let mut err = ApiError::forbidden(
                 &resource.group_resource(),
                 &object.metadata.name,
-                &format!("unable to create new content in namespace {name} because it is being terminated"),
+                &format!(
+                    "unable to create new content in namespace {name} because it is being terminated"
+                ),
             );
             if let Some(details) = err.status.details.as_mut() {
                 details.causes.push(StatusCause {

@@ -136,7 +136,10 @@ mod tests {
             admin.groups,
             ["system:masters", "devs", "system:authenticated"]
         );
-        assert_eq!(tokens.authenticate("plain").unwrap().groups, ["system:authenticated"]);
+        assert_eq!(
+            tokens.authenticate("plain").unwrap().groups,
+            ["system:authenticated"]
+        );
         assert!(tokens.authenticate("nope").is_none());
         assert!(TokenAuthenticator::parse("only,two").is_err());
     }

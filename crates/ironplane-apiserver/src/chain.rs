@@ -88,9 +88,13 @@ impl VersionInfo {
             major: "1".into(),
             minor: "32".into(),
             git_version: "v1.32.6".into(),
-            git_commit: option_env!("IRONPLANE_GIT_COMMIT").unwrap_or("unknown").into(),
+            git_commit: option_env!("IRONPLANE_GIT_COMMIT")
+                .unwrap_or("unknown")
+                .into(),
             git_tree_state: "clean".into(),
-            build_date: option_env!("IRONPLANE_BUILD_DATE").unwrap_or("1970-01-01T00:00:00Z").into(),
+            build_date: option_env!("IRONPLANE_BUILD_DATE")
+                .unwrap_or("1970-01-01T00:00:00Z")
+                .into(),
             go_version: "rust".into(),
             compiler: "rustc".into(),
             platform: format!("{}/{}", std::env::consts::OS, go_arch()),
@@ -131,7 +135,8 @@ impl CoreServer {
     }
 
     fn owns_group_version(&self, info: &RequestInfo) -> bool {
-        self.resources.serves_group_version(&info.api_group, &info.api_version)
+        self.resources
+            .serves_group_version(&info.api_group, &info.api_version)
     }
 }
 
@@ -139,7 +144,11 @@ impl ChainLink for CoreServer {
     fn handle(&self, request: Request) -> LinkFuture<'_> {
         Box::pin(async move {
             let path = request.uri().path().to_owned();
-            let info = request.extensions().get::<RequestInfo>().cloned().unwrap_or_default();
+            let info = request
+                .extensions()
+                .get::<RequestInfo>()
+                .cloned()
+                .unwrap_or_default();
             if info.is_resource_request {
                 if self.owns_group_version(&info) {
                     return Handled::Served(self.resources.serve(request, info).await);
@@ -149,7 +158,11 @@ impl ChainLink for CoreServer {
             let pretty = responses::wants_pretty(&request);
             if path == "/version" || path == "/version/" {
                 let bytes = codec::to_json_pretty(&VersionInfo::current());
-                return Handled::Served(responses::response(StatusCode::OK, codec::JSON, body::full(bytes)));
+                return Handled::Served(responses::response(
+                    StatusCode::OK,
+                    codec::JSON,
+                    body::full(bytes),
+                ));
             }
             if let Some(response) = self.health.serve(&path, request.uri().query()).await {
                 return Handled::Served(response);

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use http::StatusCode;
+use ironplane_apimachinery::ApiError;
 use ironplane_apimachinery::codec::{self, Negotiated, Offers, Target};
 use ironplane_apimachinery::discovery::*;
-use ironplane_apimachinery::ApiError;
 use ironplane_registry::{Registry, ResourceInfo};
 use sha2::{Digest, Sha256, Sha512};
 
@@ -41,7 +41,8 @@ impl<'a> Discovery<'a> {
 
     /// Group versions by group (core group first), each with its resources sorted by name.
     fn groups(&self) -> BTreeMap<(bool, String), BTreeMap<String, Vec<&'a ResourceInfo>>> {
-        let mut groups: BTreeMap<(bool, String), BTreeMap<String, Vec<&ResourceInfo>>> = BTreeMap::new();
+        let mut groups: BTreeMap<(bool, String), BTreeMap<String, Vec<&ResourceInfo>>> =
+            BTreeMap::new();
         for resource in self.registry.resources() {
             let info = resource.info();
             groups
@@ -60,7 +61,13 @@ impl<'a> Discovery<'a> {
     }
 
     /// Serve a discovery path, or `None` if `path` is not one this registry has.
-    pub fn serve(&self, path: &str, accept: Option<&str>, if_none_match: Option<&str>, pretty: bool) -> Option<Response> {
+    pub fn serve(
+        &self,
+        path: &str,
+        accept: Option<&str>,
+        if_none_match: Option<&str>,
+        pretty: bool,
+    ) -> Option<Response> {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         match parts.as_slice() {
             ["api"] | ["apis"] => {
@@ -69,10 +76,19 @@ impl<'a> Discovery<'a> {
                     ..Default::default()
                 };
                 let Some(negotiated) = codec::negotiate(accept, offers) else {
-                    return Some(status_response(&ApiError::not_acceptable(&codec::OFFERED_MEDIA_TYPES), pretty));
+                    return Some(status_response(
+                        &ApiError::not_acceptable(&codec::OFFERED_MEDIA_TYPES),
+                        pretty,
+                    ));
                 };
                 if let Target::DiscoveryList { version } = &negotiated.target {
-                    return Some(self.aggregated(parts[0] == "api", version, &negotiated, if_none_match, pretty));
+                    return Some(self.aggregated(
+                        parts[0] == "api",
+                        version,
+                        &negotiated,
+                        if_none_match,
+                        pretty,
+                    ));
                 }
                 Some(if parts[0] == "api" {
                     self.respond(&self.api_versions(), &negotiated, pretty)
@@ -96,14 +112,27 @@ impl<'a> Discovery<'a> {
         }
     }
 
-    fn respond_plain<T: serde::Serialize>(&self, value: &T, accept: Option<&str>, pretty: bool) -> Response {
+    fn respond_plain<T: serde::Serialize>(
+        &self,
+        value: &T,
+        accept: Option<&str>,
+        pretty: bool,
+    ) -> Response {
         match codec::negotiate(accept, Offers::default()) {
             Some(negotiated) => self.respond(value, &negotiated, pretty),
-            None => status_response(&ApiError::not_acceptable(&codec::OFFERED_MEDIA_TYPES), pretty),
+            None => status_response(
+                &ApiError::not_acceptable(&codec::OFFERED_MEDIA_TYPES),
+                pretty,
+            ),
         }
     }
 
-    fn respond<T: serde::Serialize>(&self, value: &T, negotiated: &Negotiated, pretty: bool) -> Response {
+    fn respond<T: serde::Serialize>(
+        &self,
+        value: &T,
+        negotiated: &Negotiated,
+        pretty: bool,
+    ) -> Response {
         responses::value_response(
             StatusCode::OK,
             value,
@@ -130,7 +159,11 @@ impl<'a> Discovery<'a> {
         }
     }
 
-    fn api_group(name: &str, versions: &BTreeMap<String, Vec<&ResourceInfo>>, standalone: bool) -> ApiGroup {
+    fn api_group(
+        name: &str,
+        versions: &BTreeMap<String, Vec<&ResourceInfo>>,
+        standalone: bool,
+    ) -> ApiGroup {
         let versions: Vec<GroupVersionForDiscovery> = versions
             .keys()
             .rev()
@@ -139,10 +172,13 @@ impl<'a> Discovery<'a> {
                 version: version.clone(),
             })
             .collect();
-        let preferred = versions.first().cloned().unwrap_or(GroupVersionForDiscovery {
-            group_version: String::new(),
-            version: String::new(),
-        });
+        let preferred = versions
+            .first()
+            .cloned()
+            .unwrap_or(GroupVersionForDiscovery {
+                group_version: String::new(),
+                version: String::new(),
+            });
         ApiGroup {
             kind: standalone.then_some("APIGroup"),
             api_version: standalone.then_some("v1"),
@@ -176,7 +212,9 @@ impl<'a> Discovery<'a> {
     /// `/api/{version}` or `/apis/{group}/{version}`.
     pub fn resource_list(&self, group: &str, version: &str) -> Option<ApiResourceList> {
         let groups = self.groups();
-        let resources = groups.get(&(!group.is_empty(), group.to_owned()))?.get(version)?;
+        let resources = groups
+            .get(&(!group.is_empty(), group.to_owned()))?
+            .get(version)?;
         let mut entries = Vec::new();
         for info in resources {
             entries.push(ApiResource {
@@ -212,7 +250,11 @@ impl<'a> Discovery<'a> {
         Some(ApiResourceList {
             kind: "APIResourceList",
             api_version: "v1",
-            group_version: if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") },
+            group_version: if group.is_empty() {
+                version.to_owned()
+            } else {
+                format!("{group}/{version}")
+            },
             resources: entries,
         })
     }
@@ -233,7 +275,10 @@ impl<'a> Discovery<'a> {
                     .rev()
                     .map(|(version, resources)| ApiVersionDiscovery {
                         version: version.clone(),
-                        resources: resources.iter().map(|info| resource_discovery(info)).collect(),
+                        resources: resources
+                            .iter()
+                            .map(|info| resource_discovery(info))
+                            .collect(),
                         freshness: "Current",
                     })
                     .collect(),
@@ -266,7 +311,10 @@ impl<'a> Discovery<'a> {
             responses::response(StatusCode::OK, &content_type(negotiated), body::full(bytes))
         };
         let headers = response.headers_mut();
-        headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("public"));
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("public"),
+        );
         headers.insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
         if let Ok(value) = http::HeaderValue::from_str(&etag) {
             headers.insert(http::header::ETAG, value);
@@ -294,7 +342,11 @@ fn resource_discovery(info: &ResourceInfo) -> ApiResourceDiscovery {
     ApiResourceDiscovery {
         resource: info.resource.clone(),
         response_kind: kind,
-        scope: if info.namespaced { "Namespaced" } else { "Cluster" },
+        scope: if info.namespaced {
+            "Namespaced"
+        } else {
+            "Cluster"
+        },
         singular_resource: info.singular.clone(),
         verbs: info.verbs.clone(),
         short_names: info.short_names.clone(),

@@ -21,13 +21,3 @@ pub mod server;
 pub mod tls;
 
 pub use server::{Server, ServerConfig};
-#[allow(missing_docs, dead_code)]
-mod patch_shim {
-    use ironplane_apimachinery::ApiError;
-    use serde_json::Value;
-    pub struct E;
-    impl E { pub fn to_api_error(&self) -> ApiError { ApiError::internal("x") } }
-    pub fn apply_json_patch(_d: &Value, _p: &[u8]) -> Result<Value, E> { Err(E) }
-    pub fn apply_merge_patch(_d: &Value, _p: &[u8]) -> Result<Value, E> { Err(E) }
-    pub fn apply_strategic_merge_patch(_d: &Value, _p: &[u8], _s: &'static ironplane_apimachinery::schema::StructSchema) -> Result<Value, E> { Err(E) }
-}

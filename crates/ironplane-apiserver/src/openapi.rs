@@ -57,7 +57,11 @@ impl<'a> OpenApi<'a> {
                 );
             }
             let index = json!({ "paths": paths });
-            return Some(responses::response(StatusCode::OK, codec::JSON, body::full(codec::to_json(&index))));
+            return Some(responses::response(
+                StatusCode::OK,
+                codec::JSON,
+                body::full(codec::to_json(&index)),
+            ));
         }
         let (group, version) = self.group_versions().get(rest)?.clone();
         let bytes = codec::to_json(&self.document(&group, &version));
@@ -115,7 +119,10 @@ impl<'a> OpenApi<'a> {
 }
 
 fn hash(bytes: &[u8]) -> String {
-    Sha512::digest(bytes).iter().map(|byte| format!("{byte:02X}")).collect()
+    Sha512::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02X}"))
+        .collect()
 }
 
 fn reference(definition: &str) -> Value {
@@ -123,8 +130,14 @@ fn reference(definition: &str) -> Value {
 }
 
 fn add_meta_schemas(schemas: &mut BTreeMap<String, Value>) {
-    schemas.insert(format!("{META}.Time"), json!({"type": "string", "format": "date-time"}));
-    schemas.insert(format!("{META}.MicroTime"), json!({"type": "string", "format": "date-time"}));
+    schemas.insert(
+        format!("{META}.Time"),
+        json!({"type": "string", "format": "date-time"}),
+    );
+    schemas.insert(
+        format!("{META}.MicroTime"),
+        json!({"type": "string", "format": "date-time"}),
+    );
     schemas.insert(format!("{META}.FieldsV1"), json!({"type": "object"}));
     schemas.insert(
         format!("{META}.ListMeta"),
@@ -161,7 +174,10 @@ fn add_struct(schemas: &mut BTreeMap<String, Value>, schema: &'static StructSche
     for field in schema.fields {
         properties.insert(field.name.to_owned(), field_schema(schemas, &field.schema));
     }
-    schemas.insert(definition, json!({"type": "object", "properties": properties}));
+    schemas.insert(
+        definition,
+        json!({"type": "object", "properties": properties}),
+    );
 }
 
 fn field_schema(schemas: &mut BTreeMap<String, Value>, schema: &Schema) -> Value {
@@ -174,14 +190,18 @@ fn field_schema(schemas: &mut BTreeMap<String, Value>, schema: &Schema) -> Value
         Schema::Bool => json!({"type": "boolean"}),
         Schema::Time => json!({"allOf": [reference(&format!("{META}.Time"))]}),
         Schema::MicroTime => json!({"allOf": [reference(&format!("{META}.MicroTime"))]}),
-        Schema::IntOrString => json!({"type": "string", "format": "int-or-string", "x-kubernetes-int-or-string": true}),
+        Schema::IntOrString => {
+            json!({"type": "string", "format": "int-or-string", "x-kubernetes-int-or-string": true})
+        }
         Schema::Quantity => json!({"type": "string"}),
         Schema::Any => json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
         Schema::Struct(inner) => {
             add_struct(schemas, inner);
             json!({"default": {}, "allOf": [reference(&inner.definition())]})
         }
-        Schema::Map(inner) => json!({"type": "object", "additionalProperties": field_schema(schemas, inner)}),
+        Schema::Map(inner) => {
+            json!({"type": "object", "additionalProperties": field_schema(schemas, inner)})
+        }
         Schema::List(inner, patch) => {
             let mut list = json!({"type": "array", "items": field_schema(schemas, inner)});
             if let Value::Object(list) = &mut list {
@@ -255,7 +275,14 @@ fn content(definition: &str) -> Value {
     json!({"application/json": schema, "application/yaml": schema, "application/vnd.kubernetes.protobuf": schema})
 }
 
-fn operation(info: &ResourceInfo, action: &str, operation_id: String, definition: &str, parameters: Vec<Value>, body: Option<Value>) -> Value {
+fn operation(
+    info: &ResourceInfo,
+    action: &str,
+    operation_id: String,
+    definition: &str,
+    parameters: Vec<Value>,
+    body: Option<Value>,
+) -> Value {
     let mut op = json!({
         "tags": [tag(info)],
         "operationId": operation_id,
@@ -271,7 +298,11 @@ fn operation(info: &ResourceInfo, action: &str, operation_id: String, definition
 }
 
 fn tag(info: &ResourceInfo) -> String {
-    let group = if info.group.is_empty() { "core".to_owned() } else { info.group.replace('.', "_") };
+    let group = if info.group.is_empty() {
+        "core".to_owned()
+    } else {
+        info.group.replace('.', "_")
+    };
     format!("{group}_{}", info.version)
 }
 
@@ -291,21 +322,37 @@ fn camel(text: &str) -> String {
     out
 }
 
-fn add_paths(paths: &mut Map<String, Value>, info: &ResourceInfo, definition: &str, list_definition: &str) {
+fn add_paths(
+    paths: &mut Map<String, Value>,
+    info: &ResourceInfo,
+    definition: &str,
+    list_definition: &str,
+) {
     let prefix = if info.group.is_empty() {
         format!("/api/{}", info.version)
     } else {
         format!("/apis/{}/{}", info.group, info.version)
     };
-    let group_name = if info.group.is_empty() { "Core".to_owned() } else { camel(&info.group) };
-    let id = |verb: &str, scope: &str| format!("{verb}{group_name}{}{scope}{}", camel(&info.version), info.kind);
+    let group_name = if info.group.is_empty() {
+        "Core".to_owned()
+    } else {
+        camel(&info.group)
+    };
+    let id = |verb: &str, scope: &str| {
+        format!(
+            "{verb}{group_name}{}{scope}{}",
+            camel(&info.version),
+            info.kind
+        )
+    };
     let scope = if info.namespaced { "Namespaced" } else { "" };
     let base = if info.namespaced {
         format!("{prefix}/namespaces/{{namespace}}/{}", info.resource)
     } else {
         format!("{prefix}/{}", info.resource)
     };
-    let object_body = json!({"content": {"*/*": {"schema": reference(definition)}}, "required": true});
+    let object_body =
+        json!({"content": {"*/*": {"schema": reference(definition)}}, "required": true});
     let patch_body = json!({"content": {
         "application/apply-patch+yaml": {"schema": {"type": "object"}},
         "application/json-patch+json": {"schema": {"type": "object"}},
@@ -314,27 +361,90 @@ fn add_paths(paths: &mut Map<String, Value>, info: &ResourceInfo, definition: &s
     }, "required": true});
     let mut collection = Map::new();
     if info.supports("list") {
-        collection.insert("get".into(), operation(info, "list", id("list", scope), list_definition, list_parameters(), None));
+        collection.insert(
+            "get".into(),
+            operation(
+                info,
+                "list",
+                id("list", scope),
+                list_definition,
+                list_parameters(),
+                None,
+            ),
+        );
     }
     if info.supports("create") {
-        collection.insert("post".into(), operation(info, "post", id("create", scope), definition, write_parameters(false), Some(object_body.clone())));
+        collection.insert(
+            "post".into(),
+            operation(
+                info,
+                "post",
+                id("create", scope),
+                definition,
+                write_parameters(false),
+                Some(object_body.clone()),
+            ),
+        );
     }
     if info.supports("deletecollection") {
-        collection.insert("delete".into(), operation(info, "deletecollection", id("deleteCollection", scope), &format!("{META}.Status"), delete_parameters(), None));
+        collection.insert(
+            "delete".into(),
+            operation(
+                info,
+                "deletecollection",
+                id("deleteCollection", scope),
+                &format!("{META}.Status"),
+                delete_parameters(),
+                None,
+            ),
+        );
     }
     paths.insert(base.clone(), Value::Object(collection));
     let mut item = Map::new();
     if info.supports("get") {
-        item.insert("get".into(), operation(info, "get", id("read", scope), definition, Vec::new(), None));
+        item.insert(
+            "get".into(),
+            operation(info, "get", id("read", scope), definition, Vec::new(), None),
+        );
     }
     if info.supports("update") {
-        item.insert("put".into(), operation(info, "put", id("replace", scope), definition, write_parameters(false), Some(object_body.clone())));
+        item.insert(
+            "put".into(),
+            operation(
+                info,
+                "put",
+                id("replace", scope),
+                definition,
+                write_parameters(false),
+                Some(object_body.clone()),
+            ),
+        );
     }
     if info.supports("patch") {
-        item.insert("patch".into(), operation(info, "patch", id("patch", scope), definition, write_parameters(true), Some(patch_body.clone())));
+        item.insert(
+            "patch".into(),
+            operation(
+                info,
+                "patch",
+                id("patch", scope),
+                definition,
+                write_parameters(true),
+                Some(patch_body.clone()),
+            ),
+        );
     }
     if info.supports("delete") {
-        item.insert("delete".into(), operation(info, "delete", id("delete", scope), &format!("{META}.Status"), delete_parameters(), None));
+        item.insert(
+            "delete".into(),
+            operation(
+                info,
+                "delete",
+                id("delete", scope),
+                &format!("{META}.Status"),
+                delete_parameters(),
+                None,
+            ),
+        );
     }
     paths.insert(format!("{base}/{{name}}"), Value::Object(item));
     for sub in &info.subresources {
@@ -343,8 +453,18 @@ fn add_paths(paths: &mut Map<String, Value>, info: &ResourceInfo, definition: &s
         for verb in &sub.verbs {
             let (method, action, body, params) = match verb.as_str() {
                 "get" => ("get", "get", None, Vec::new()),
-                "update" => ("put", "put", Some(object_body.clone()), write_parameters(false)),
-                "patch" => ("patch", "patch", Some(patch_body.clone()), write_parameters(true)),
+                "update" => (
+                    "put",
+                    "put",
+                    Some(object_body.clone()),
+                    write_parameters(false),
+                ),
+                "patch" => (
+                    "patch",
+                    "patch",
+                    Some(patch_body.clone()),
+                    write_parameters(true),
+                ),
                 _ => continue,
             };
             let verb_name = match verb.as_str() {
@@ -354,7 +474,14 @@ fn add_paths(paths: &mut Map<String, Value>, info: &ResourceInfo, definition: &s
             };
             ops.insert(
                 method.into(),
-                operation(info, action, format!("{}{suffix}", id(verb_name, scope)), definition, params, body),
+                operation(
+                    info,
+                    action,
+                    format!("{}{suffix}", id(verb_name, scope)),
+                    definition,
+                    params,
+                    body,
+                ),
             );
         }
         paths.insert(format!("{base}/{{name}}/{}", sub.name), Value::Object(ops));

@@ -43,7 +43,11 @@ impl RequestInfo {
             verb: method.as_str().to_ascii_lowercase(),
             ..Default::default()
         };
-        let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+        let parts: Vec<&str> = path
+            .trim_matches('/')
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .collect();
         if parts.len() < 3 || !matches!(parts[0], "api" | "apis") {
             return Ok(info);
         }
@@ -78,12 +82,10 @@ impl RequestInfo {
             }
             .to_owned();
         }
-        if rest[0] == "namespaces" {
-            if rest.len() > 1 {
-                info.namespace = rest[1].to_owned();
-                if rest.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&rest[2]) {
-                    rest = &rest[2..];
-                }
+        if rest[0] == "namespaces" && rest.len() > 1 {
+            info.namespace = rest[1].to_owned();
+            if rest.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&rest[2]) {
+                rest = &rest[2..];
             }
         }
         info.parts = rest.iter().map(|part| part.to_string()).collect();
@@ -99,14 +101,12 @@ impl RequestInfo {
                 .next()
                 .is_some_and(|value| !matches!(value.to_ascii_lowercase().as_str(), "false" | "0"));
             info.verb = if watch { "watch" } else { "list" }.to_owned();
-            if let Some(selector) = query_values(query, "fieldSelector").next() {
-                if let Ok(selector) = ironplane_apimachinery::fields::Selector::parse(&selector) {
-                    if let Some(name) = selector.exact_value("metadata.name") {
-                        if ironplane_apimachinery::validation::is_valid_path_segment_name(name).is_empty() {
-                            info.name = name.to_owned();
-                        }
-                    }
-                }
+            if let Some(selector) = query_values(query, "fieldSelector").next()
+                && let Ok(selector) = ironplane_apimachinery::fields::Selector::parse(&selector)
+                && let Some(name) = selector.exact_value("metadata.name")
+                && ironplane_apimachinery::validation::is_valid_path_segment_name(name).is_empty()
+            {
+                info.name = name.to_owned();
             }
         }
         if info.name.is_empty() && info.verb == "delete" {
@@ -130,7 +130,10 @@ impl RequestInfo {
 }
 
 /// The values of a query parameter, percent-decoded, in order.
-pub fn query_values<'a>(query: Option<&'a str>, name: &'a str) -> impl Iterator<Item = String> + 'a {
+pub fn query_values<'a>(
+    query: Option<&'a str>,
+    name: &'a str,
+) -> impl Iterator<Item = String> + 'a {
     query
         .unwrap_or_default()
         .split('&')
@@ -177,11 +180,25 @@ mod tests {
         RequestInfo::parse(&method, path, query).unwrap()
     }
 
-    fn check(method: Method, url: &str, verb: &str, ns: &str, resource: &str, name: &str, sub: &str) {
+    fn check(
+        method: Method,
+        url: &str,
+        verb: &str,
+        ns: &str,
+        resource: &str,
+        name: &str,
+        sub: &str,
+    ) {
         let info = parse(method, url);
         assert!(info.is_resource_request, "{url}");
         assert_eq!(
-            (info.verb.as_str(), info.namespace.as_str(), info.resource.as_str(), info.name.as_str(), info.subresource.as_str()),
+            (
+                info.verb.as_str(),
+                info.namespace.as_str(),
+                info.resource.as_str(),
+                info.name.as_str(),
+                info.subresource.as_str()
+            ),
             (verb, ns, resource, name, sub),
             "{url}"
         );
@@ -189,26 +206,154 @@ mod tests {
 
     #[test]
     fn derives_verbs_and_scopes_like_upstream() {
-        check(Method::GET, "/api/v1/namespaces", "list", "", "namespaces", "", "");
-        check(Method::GET, "/api/v1/namespaces/other", "get", "other", "namespaces", "other", "");
-        check(Method::GET, "/api/v1/namespaces/other/configmaps", "list", "other", "configmaps", "", "");
-        check(Method::GET, "/api/v1/namespaces/other/configmaps?watch=true", "watch", "other", "configmaps", "", "");
-        check(Method::GET, "/api/v1/namespaces/other/configmaps?watch=0", "list", "other", "configmaps", "", "");
-        check(Method::GET, "/api/v1/watch/namespaces/other/configmaps", "watch", "other", "configmaps", "", "");
-        check(Method::GET, "/api/v1/namespaces/other/configmaps/foo", "get", "other", "configmaps", "foo", "");
-        check(Method::POST, "/api/v1/namespaces/other/configmaps", "create", "other", "configmaps", "", "");
-        check(Method::PUT, "/api/v1/namespaces/other/finalize", "update", "other", "namespaces", "other", "finalize");
-        check(Method::PUT, "/api/v1/namespaces/other/status", "update", "other", "namespaces", "other", "status");
-        check(Method::DELETE, "/api/v1/namespaces/other/configmaps", "deletecollection", "other", "configmaps", "", "");
-        check(Method::DELETE, "/api/v1/namespaces/other/configmaps/x", "delete", "other", "configmaps", "x", "");
-        check(Method::PATCH, "/apis/apps/v1/namespaces/other/deployments/d/scale", "patch", "other", "deployments", "d", "scale");
-        check(Method::GET, "/apis/apps/v1/deployments", "list", "", "deployments", "", "");
-        check(Method::GET, "/api/v1/namespaces/ns/configmaps?fieldSelector=metadata.name%3Dfoo", "list", "ns", "configmaps", "foo", "");
+        check(
+            Method::GET,
+            "/api/v1/namespaces",
+            "list",
+            "",
+            "namespaces",
+            "",
+            "",
+        );
+        check(
+            Method::GET,
+            "/api/v1/namespaces/other",
+            "get",
+            "other",
+            "namespaces",
+            "other",
+            "",
+        );
+        check(
+            Method::GET,
+            "/api/v1/namespaces/other/configmaps",
+            "list",
+            "other",
+            "configmaps",
+            "",
+            "",
+        );
+        check(
+            Method::GET,
+            "/api/v1/namespaces/other/configmaps?watch=true",
+            "watch",
+            "other",
+            "configmaps",
+            "",
+            "",
+        );
+        check(
+            Method::GET,
+            "/api/v1/namespaces/other/configmaps?watch=0",
+            "list",
+            "other",
+            "configmaps",
+            "",
+            "",
+        );
+        check(
+            Method::GET,
+            "/api/v1/watch/namespaces/other/configmaps",
+            "watch",
+            "other",
+            "configmaps",
+            "",
+            "",
+        );
+        check(
+            Method::GET,
+            "/api/v1/namespaces/other/configmaps/foo",
+            "get",
+            "other",
+            "configmaps",
+            "foo",
+            "",
+        );
+        check(
+            Method::POST,
+            "/api/v1/namespaces/other/configmaps",
+            "create",
+            "other",
+            "configmaps",
+            "",
+            "",
+        );
+        check(
+            Method::PUT,
+            "/api/v1/namespaces/other/finalize",
+            "update",
+            "other",
+            "namespaces",
+            "other",
+            "finalize",
+        );
+        check(
+            Method::PUT,
+            "/api/v1/namespaces/other/status",
+            "update",
+            "other",
+            "namespaces",
+            "other",
+            "status",
+        );
+        check(
+            Method::DELETE,
+            "/api/v1/namespaces/other/configmaps",
+            "deletecollection",
+            "other",
+            "configmaps",
+            "",
+            "",
+        );
+        check(
+            Method::DELETE,
+            "/api/v1/namespaces/other/configmaps/x",
+            "delete",
+            "other",
+            "configmaps",
+            "x",
+            "",
+        );
+        check(
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/other/deployments/d/scale",
+            "patch",
+            "other",
+            "deployments",
+            "d",
+            "scale",
+        );
+        check(
+            Method::GET,
+            "/apis/apps/v1/deployments",
+            "list",
+            "",
+            "deployments",
+            "",
+            "",
+        );
+        check(
+            Method::GET,
+            "/api/v1/namespaces/ns/configmaps?fieldSelector=metadata.name%3Dfoo",
+            "list",
+            "ns",
+            "configmaps",
+            "foo",
+            "",
+        );
     }
 
     #[test]
     fn discovery_and_other_paths_are_not_resource_requests() {
-        for path in ["/api", "/api/v1", "/apis", "/apis/apps", "/apis/apps/v1", "/healthz", "/version"] {
+        for path in [
+            "/api",
+            "/api/v1",
+            "/apis",
+            "/apis/apps",
+            "/apis/apps/v1",
+            "/healthz",
+            "/version",
+        ] {
             assert!(!parse(Method::GET, path).is_resource_request, "{path}");
         }
     }

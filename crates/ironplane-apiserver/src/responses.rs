@@ -21,7 +21,9 @@ pub fn wants_pretty<B>(request: &http::Request<B>) -> bool {
         .get(http::header::USER_AGENT)
         .and_then(|agent| agent.to_str().ok())
         .is_some_and(|agent| {
-            agent.starts_with("curl") || agent.starts_with("Wget") || agent.starts_with("Mozilla/5.0")
+            agent.starts_with("curl")
+                || agent.starts_with("Wget")
+                || agent.starts_with("Mozilla/5.0")
         })
 }
 
@@ -80,7 +82,11 @@ pub fn value_response<T: Serialize + ?Sized>(
     content_type: &str,
     pretty: bool,
 ) -> Response {
-    response(code, content_type, body::full(encode(value, format, pretty)))
+    response(
+        code,
+        content_type,
+        body::full(encode(value, format, pretty)),
+    )
 }
 
 /// Upstream's plain-text 404 for paths no link of the chain serves.
@@ -88,7 +94,13 @@ pub fn plain_not_found() -> Response {
     let mut response = http::Response::new(body::full("404 page not found\n"));
     *response.status_mut() = StatusCode::NOT_FOUND;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }

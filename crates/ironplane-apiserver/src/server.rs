@@ -11,8 +11,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use ironplane_registry::cacher::CacheOptions;
 use ironplane_registry::Registry;
+use ironplane_registry::cacher::CacheOptions;
 use ironplane_storage::Storage;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -101,7 +101,10 @@ pub struct Server {
 
 impl Server {
     /// Build the registry on `storage`, create the system namespaces, bind and start serving.
-    pub async fn start(config: ServerConfig, storage: Arc<dyn Storage>) -> Result<Server, ServeError> {
+    pub async fn start(
+        config: ServerConfig,
+        storage: Arc<dyn Storage>,
+    ) -> Result<Server, ServeError> {
         let registry = Arc::new(Registry::new(storage.clone(), config.cache_options.clone()));
         registry
             .bootstrap()
@@ -122,7 +125,12 @@ impl Server {
             config.handler_options.clone(),
             stop_signal.clone(),
         );
-        let core = CoreServer::new(registry.clone(), handler, health.clone(), local_addr.to_string());
+        let core = CoreServer::new(
+            registry.clone(),
+            handler,
+            health.clone(),
+            local_addr.to_string(),
+        );
         let service = build_handler_chain(&config, ServerChain::new(core));
         let acceptor = TlsAcceptor::from(config.tls.clone());
         let accept_loop = tokio::spawn(accept_loop(
@@ -164,7 +172,9 @@ impl Server {
 fn build_handler_chain(config: &ServerConfig, chain: ServerChain) -> Next {
     let service = Next::new(chain);
     let service = Next::new(FilterLayer::new(Timeout::new(config.request_timeout)).layer(service));
-    let service = Next::new(FilterLayer::new(Authorization::new(Arc::new(AllowAuthenticated))).layer(service));
+    let service = Next::new(
+        FilterLayer::new(Authorization::new(Arc::new(AllowAuthenticated))).layer(service),
+    );
     let service = Next::new(
         FilterLayer::new(MaxInFlight::new(
             config.max_requests_inflight,
@@ -213,7 +223,8 @@ async fn accept_loop(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+            {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(err)) => {
                     tracing::debug!(error = %err, "TLS handshake failed");
@@ -247,7 +258,10 @@ async fn accept_loop(
         });
     }
     drop(listener);
-    if tokio::time::timeout(shutdown_timeout, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown timed out with requests still in flight");
     }
 }

@@ -14,11 +14,18 @@ const CM: &str = "/api/v1/namespaces/default/configmaps";
 #[tokio::test]
 async fn health_version_and_discovery_are_public() {
     let server = TestServer::start().await;
-    for path in ["/healthz", "/livez", "/readyz", "/version", "/api", "/apis", "/api/v1"] {
+    for path in [
+        "/healthz", "/livez", "/readyz", "/version", "/api", "/apis", "/api/v1",
+    ] {
         let response = server
             .send(Credentials::Anonymous, Method::GET, path, &[], "")
             .await;
-        assert_eq!(response.status, StatusCode::OK, "{path}: {}", response.text());
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{path}: {}",
+            response.text()
+        );
     }
     let version = server.get("/version").await.json();
     assert_eq!(version["major"], "1");
@@ -29,7 +36,10 @@ async fn health_version_and_discovery_are_public() {
     let excluded = server.get("/readyz?verbose&exclude=etcd").await.text();
     assert!(excluded.contains("[+]etcd excluded: ok"), "{excluded}");
     assert_eq!(server.get("/livez/etcd").await.text(), "ok");
-    assert_eq!(server.get("/livez/nonexistent").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        server.get("/livez/nonexistent").await.status,
+        StatusCode::NOT_FOUND
+    );
     server.stop().await;
 }
 
@@ -37,7 +47,13 @@ async fn health_version_and_discovery_are_public() {
 async fn everything_else_needs_credentials() {
     let server = TestServer::start().await;
     let anonymous = server
-        .send(Credentials::Anonymous, Method::GET, "/api/v1/namespaces", &[], "")
+        .send(
+            Credentials::Anonymous,
+            Method::GET,
+            "/api/v1/namespaces",
+            &[],
+            "",
+        )
         .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -49,7 +65,13 @@ async fn everything_else_needs_credentials() {
         .await;
     assert_eq!(bad_token.status, StatusCode::UNAUTHORIZED);
     let token = server
-        .send(Credentials::Token, Method::GET, "/api/v1/namespaces", &[], "")
+        .send(
+            Credentials::Token,
+            Method::GET,
+            "/api/v1/namespaces",
+            &[],
+            "",
+        )
         .await;
     assert_eq!(token.status, StatusCode::OK);
     server.stop().await;
@@ -65,11 +87,17 @@ async fn system_namespaces_exist_at_start() {
         .iter()
         .map(|item| item["metadata"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["default", "kube-node-lease", "kube-public", "kube-system"]);
+    assert_eq!(
+        names,
+        ["default", "kube-node-lease", "kube-public", "kube-system"]
+    );
     let default = server.get("/api/v1/namespaces/default").await.json();
     assert_eq!(default["status"]["phase"], "Active");
     assert_eq!(default["spec"]["finalizers"], json!(["kubernetes"]));
-    assert_eq!(default["metadata"]["labels"]["kubernetes.io/metadata.name"], "default");
+    assert_eq!(
+        default["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "default"
+    );
     server.stop().await;
 }
 
@@ -79,7 +107,10 @@ async fn configmap_lifecycle_and_upstream_errors() {
     let created = server.post(CM, &configmap("exists", &[("a", "b")])).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
     let object = created.json();
-    let rv = object["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
+    let rv = object["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(!object["metadata"]["uid"].as_str().unwrap().is_empty());
 
     let again = server.post(CM, &configmap("exists", &[("a", "b")])).await;
@@ -116,7 +147,10 @@ async fn configmap_lifecycle_and_upstream_errors() {
     let deleted = server.delete(&format!("{CM}/exists")).await;
     assert_eq!(deleted.status, StatusCode::OK);
     assert_eq!(deleted.json()["status"], "Success");
-    assert_eq!(server.get(&format!("{CM}/exists")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        server.get(&format!("{CM}/exists")).await.status,
+        StatusCode::NOT_FOUND
+    );
     server.stop().await;
 }
 
@@ -137,7 +171,10 @@ async fn malformed_bodies_get_upstream_errors() {
         r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; json parse error: unexpected end of JSON input ({\"apiVersion\":\"v1\",\"kind\":\"Con ...)","reason":"BadRequest","code":400}"#
     );
     let mismatch = server
-        .post(CM, &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}))
+        .post(
+            CM,
+            &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}),
+        )
         .await;
     assert_eq!(
         mismatch.json()["message"],
@@ -157,7 +194,7 @@ async fn malformed_bodies_get_upstream_errors() {
         .send(
             Credentials::Certificate,
             Method::GET,
-            &format!("{CM}"),
+            CM,
             &[("accept", "application/xml")],
             "",
         )
@@ -177,7 +214,10 @@ async fn malformed_bodies_get_upstream_errors() {
         r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}"#
     );
     let missing_namespace = server
-        .post("/api/v1/namespaces/does-not-exist/configmaps", &configmap("x", &[]))
+        .post(
+            "/api/v1/namespaces/does-not-exist/configmaps",
+            &configmap("x", &[]),
+        )
         .await;
     assert_eq!(
         missing_namespace.text(),
@@ -200,9 +240,15 @@ async fn malformed_bodies_get_upstream_errors() {
 async fn watch_resumes_and_bookmarks() {
     let server = TestServer::start().await;
     let first = server.post(CM, &configmap("one", &[])).await.json();
-    let rv = first["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
+    let rv = first["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, _, body) = server
-        .stream(&format!("{CM}?watch=true&resourceVersion={rv}&allowWatchBookmarks=true"), &[])
+        .stream(
+            &format!("{CM}?watch=true&resourceVersion={rv}&allowWatchBookmarks=true"),
+            &[],
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let mut frames = FrameReader::new(body);
@@ -244,7 +290,12 @@ async fn watch_with_initial_events_ends_them_with_a_bookmark() {
             break;
         }
         assert_eq!(frame["type"], "ADDED");
-        names.push(frame["object"]["metadata"]["name"].as_str().unwrap().to_owned());
+        names.push(
+            frame["object"]["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     assert_eq!(names, ["a", "b"]);
     server.stop().await;
@@ -262,9 +313,15 @@ async fn lists_paginate_and_select() {
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     assert_eq!(page["metadata"]["remainingItemCount"], 3);
     let token = page["metadata"]["continue"].as_str().unwrap().to_owned();
-    let next = server.get(&format!("{CM}?limit=2&continue={token}")).await.json();
+    let next = server
+        .get(&format!("{CM}?limit=2&continue={token}"))
+        .await
+        .json();
     assert_eq!(next["items"][0]["metadata"]["name"], "cm-2");
-    let even = server.get(&format!("{CM}?labelSelector=parity%3Deven")).await.json();
+    let even = server
+        .get(&format!("{CM}?labelSelector=parity%3Deven"))
+        .await
+        .json();
     assert_eq!(even["items"].as_array().unwrap().len(), 3);
     let named = server
         .get(&format!("{CM}?fieldSelector=metadata.name%3Dcm-4"))
@@ -273,8 +330,13 @@ async fn lists_paginate_and_select() {
     assert_eq!(named["items"].as_array().unwrap().len(), 1);
     let unsupported = server.get(&format!("{CM}?fieldSelector=foo%3Dbar")).await;
     assert_eq!(unsupported.status, StatusCode::BAD_REQUEST);
-    assert_eq!(unsupported.json()["message"], "field label not supported: foo");
-    let bad_token = server.get(&format!("{CM}?limit=1&continue=not-a-token")).await;
+    assert_eq!(
+        unsupported.json()["message"],
+        "field label not supported: foo"
+    );
+    let bad_token = server
+        .get(&format!("{CM}?limit=1&continue=not-a-token"))
+        .await;
     assert_eq!(
         bad_token.json()["message"],
         "invalid continue token: continue key is not valid: invalid character '\\x9e' looking for beginning of value"
@@ -305,7 +367,10 @@ async fn lists_paginate_and_select() {
 async fn namespaces_terminate_and_refuse_new_content() {
     let server = TestServer::start().await;
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}});
-    assert_eq!(server.post("/api/v1/namespaces", &ns).await.status, StatusCode::CREATED);
+    assert_eq!(
+        server.post("/api/v1/namespaces", &ns).await.status,
+        StatusCode::CREATED
+    );
     let deleted = server.delete("/api/v1/namespaces/doomed").await;
     assert_eq!(deleted.status, StatusCode::OK);
     assert_eq!(deleted.json()["status"]["phase"], "Terminating");
@@ -319,9 +384,14 @@ async fn namespaces_terminate_and_refuse_new_content() {
     );
     let mut finalized: Value = server.get("/api/v1/namespaces/doomed").await.json();
     finalized["spec"]["finalizers"] = json!([]);
-    let response = server.put("/api/v1/namespaces/doomed/finalize", &finalized).await;
+    let response = server
+        .put("/api/v1/namespaces/doomed/finalize", &finalized)
+        .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
-    assert_eq!(server.delete("/api/v1/namespaces/doomed").await.status, StatusCode::OK);
+    assert_eq!(
+        server.delete("/api/v1/namespaces/doomed").await.status,
+        StatusCode::OK
+    );
     assert_eq!(
         server.get("/api/v1/namespaces/doomed").await.status,
         StatusCode::NOT_FOUND

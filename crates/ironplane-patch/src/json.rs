@@ -105,6 +105,18 @@ impl Parser<'_> {
         Ok(byte)
     }
 
+    /// The next byte inside a token. At the end of the input Go's scanner feeds itself a
+    /// space, so a token cut short fails on `' '` (`invalid character ' ' in literal null`).
+    fn token_byte(&mut self) -> u8 {
+        match self.peek() {
+            Some(byte) => {
+                self.pos += 1;
+                byte
+            }
+            None => b' ',
+        }
+    }
+
     fn skip_space(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
@@ -169,8 +181,10 @@ impl Parser<'_> {
             }
             self.path.push(Step::Key(key));
             if operation && !JSON_PATCH_FIELDS.contains(&self.current_key()) {
-                self.strict_errors
-                    .push(format!("unknown field {}", go_quote(&path_text(&self.path))));
+                self.strict_errors.push(format!(
+                    "unknown field {}",
+                    go_quote(&path_text(&self.path))
+                ));
             }
             let value = self.value()?;
             let key = match self.path.pop() {
@@ -255,7 +269,7 @@ impl Parser<'_> {
     }
 
     fn escape(&mut self, out: &mut String) -> Result<(), String> {
-        let byte = self.next_byte()?;
+        let byte = self.token_byte();
         let ch = match byte {
             b'"' => '"',
             b'\\' => '\\',
@@ -270,10 +284,7 @@ impl Parser<'_> {
                 if (0xD800..0xE000).contains(&unit) {
                     // A surrogate: Go pairs it with a following `\u` low surrogate if there is
                     // one, and otherwise writes U+FFFD and leaves what follows alone.
-                    match self.low_surrogate_after(unit) {
-                        Some(ch) => ch,
-                        None => '\u{fffd}',
-                    }
+                    self.low_surrogate_after(unit).unwrap_or('\u{fffd}')
                 } else {
                     char::from_u32(unit).unwrap_or('\u{fffd}')
                 }
@@ -287,10 +298,10 @@ impl Parser<'_> {
     fn hex4(&mut self) -> Result<u32, String> {
         let mut unit = 0;
         for _ in 0..4 {
-            let byte = self.next_byte()?;
-            let digit = char::from(byte).to_digit(16).ok_or_else(|| {
-                invalid_character(byte, "in \\u hexadecimal character escape")
-            })?;
+            let byte = self.token_byte();
+            let digit = char::from(byte)
+                .to_digit(16)
+                .ok_or_else(|| invalid_character(byte, "in \\u hexadecimal character escape"))?;
             unit = unit * 16 + digit;
         }
         Ok(unit)
@@ -321,8 +332,12 @@ impl Parser<'_> {
             self.pos += 1;
             match self.peek() {
                 Some(b'0'..=b'9') => {}
-                Some(other) => return Err(invalid_character(other, "in numeric literal")),
-                None => return Err(UNEXPECTED_END.to_owned()),
+                other => {
+                    return Err(invalid_character(
+                        other.unwrap_or(b' '),
+                        "in numeric literal",
+                    ));
+                }
             }
         }
         if self.peek() == Some(b'0') {
@@ -336,13 +351,12 @@ impl Parser<'_> {
             self.pos += 1;
             match self.peek() {
                 Some(b'0'..=b'9') => self.digits(),
-                Some(other) => {
+                other => {
                     return Err(invalid_character(
-                        other,
+                        other.unwrap_or(b' '),
                         "after decimal point in numeric literal",
                     ));
                 }
-                None => return Err(UNEXPECTED_END.to_owned()),
             }
         }
         if let Some(b'e' | b'E') = self.peek() {
@@ -353,13 +367,12 @@ impl Parser<'_> {
             }
             match self.peek() {
                 Some(b'0'..=b'9') => self.digits(),
-                Some(other) => {
+                other => {
                     return Err(invalid_character(
-                        other,
+                        other.unwrap_or(b' '),
                         "in exponent of numeric literal",
                     ));
                 }
-                None => return Err(UNEXPECTED_END.to_owned()),
             }
         }
         let text = std::str::from_utf8(&self.bytes[start..self.pos]).unwrap_or("0");
@@ -385,14 +398,11 @@ impl Parser<'_> {
 
     fn literal(&mut self, word: &'static str, value: Value) -> Result<Value, String> {
         for expected in word.bytes() {
-            let byte = self.next_byte()?;
+            let byte = self.token_byte();
             if byte != expected {
                 return Err(invalid_character(
                     byte,
-                    &format!(
-                        "in literal {word} (expecting {})",
-                        quote_byte(expected)
-                    ),
+                    &format!("in literal {word} (expecting {})", quote_byte(expected)),
                 ));
             }
         }
@@ -650,30 +660,112 @@ mod tests {
             (b"{\"a\":", "unexpected end of JSON input"),
             (b"\"abc", "unexpected end of JSON input"),
             (b"x", "invalid character 'x' looking for beginning of value"),
-            (b"'", "invalid character '\\'' looking for beginning of value"),
-            (b"\x7f", "invalid character '\\x7f' looking for beginning of value"),
-            (b"\xc3\xa9", "invalid character '\u{c3}' looking for beginning of value"),
-            (b"\x80", "invalid character '\\u0080' looking for beginning of value"),
+            (
+                b"'",
+                "invalid character '\\'' looking for beginning of value",
+            ),
+            (
+                b"\x7f",
+                "invalid character '\\x7f' looking for beginning of value",
+            ),
+            (
+                b"\xc3\xa9",
+                "invalid character '\u{c3}' looking for beginning of value",
+            ),
+            (
+                b"\x80",
+                "invalid character '\\u0080' looking for beginning of value",
+            ),
             (b"{\"a\":1}x", "invalid character 'x' after top-level value"),
-            (b"{\"a\":1 \"b\"}", "invalid character '\"' after object key:value pair"),
+            (
+                b"{\"a\":1 \"b\"}",
+                "invalid character '\"' after object key:value pair",
+            ),
             (b"{\"a\" 1}", "invalid character '1' after object key"),
-            (b"{,}", "invalid character ',' looking for beginning of object key string"),
-            (b"{\"a\":1,}", "invalid character '}' looking for beginning of object key string"),
-            (b"[1,]", "invalid character ']' looking for beginning of value"),
+            (
+                b"{,}",
+                "invalid character ',' looking for beginning of object key string",
+            ),
+            (
+                b"{\"a\":1,}",
+                "invalid character '}' looking for beginning of object key string",
+            ),
+            (
+                b"[1,]",
+                "invalid character ']' looking for beginning of value",
+            ),
             (b"[1 2]", "invalid character '2' after array element"),
-            (b"{\"a\":tru}", "invalid character '}' in literal true (expecting 'e')"),
-            (b"{\"a\":nul}", "invalid character '}' in literal null (expecting 'l')"),
-            (b"{\"a\":fx}", "invalid character 'x' in literal false (expecting 'a')"),
+            (
+                b"{\"a\":tru}",
+                "invalid character '}' in literal true (expecting 'e')",
+            ),
+            (
+                b"{\"a\":nul}",
+                "invalid character '}' in literal null (expecting 'l')",
+            ),
+            (
+                b"{\"a\":fx}",
+                "invalid character 'x' in literal false (expecting 'a')",
+            ),
             (b"{\"a\":-}", "invalid character '}' in numeric literal"),
-            (b"{\"a\":1.}", "invalid character '}' after decimal point in numeric literal"),
-            (b"{\"a\":1e}", "invalid character '}' in exponent of numeric literal"),
-            (b"{\"a\":01}", "invalid character '1' after object key:value pair"),
-            (b"{\"a\":\"\\x\"}", "invalid character 'x' in string escape code"),
-            (b"{\"a\":\"\\u12g4\"}", "invalid character 'g' in \\u hexadecimal character escape"),
-            (b"{\"a\":\"\x01\"}", "invalid character '\\x01' in string literal"),
+            (
+                b"{\"a\":1.}",
+                "invalid character '}' after decimal point in numeric literal",
+            ),
+            (
+                b"{\"a\":1e}",
+                "invalid character '}' in exponent of numeric literal",
+            ),
+            (
+                b"{\"a\":01}",
+                "invalid character '1' after object key:value pair",
+            ),
+            (
+                b"{\"a\":\"\\x\"}",
+                "invalid character 'x' in string escape code",
+            ),
+            (
+                b"{\"a\":\"\\u12g4\"}",
+                "invalid character 'g' in \\u hexadecimal character escape",
+            ),
+            (
+                b"{\"a\":\"\x01\"}",
+                "invalid character '\\x01' in string literal",
+            ),
+            // Go's scanner ends the input with a space, which cuts tokens short.
+            (
+                b"{\"a\":nu",
+                "invalid character ' ' in literal null (expecting 'l')",
+            ),
+            (
+                b"[tr",
+                "invalid character ' ' in literal true (expecting 'u')",
+            ),
+            (b"-", "invalid character ' ' in numeric literal"),
+            (
+                b"[1.",
+                "invalid character ' ' after decimal point in numeric literal",
+            ),
+            (
+                b"[1e+",
+                "invalid character ' ' in exponent of numeric literal",
+            ),
+            (b"[\"\\", "invalid character ' ' in string escape code"),
+            (
+                b"[\"\\u12",
+                "invalid character ' ' in \\u hexadecimal character escape",
+            ),
+            (b"[\"ab", "unexpected end of JSON input"),
+            (b"[1", "unexpected end of JSON input"),
+            (b"[1,", "unexpected end of JSON input"),
         ];
         for (input, expected) in cases {
-            assert_eq!(&error(input), expected, "{}", String::from_utf8_lossy(input));
+            assert_eq!(
+                &error(input),
+                expected,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -697,12 +789,20 @@ mod tests {
             (b"{\"a\":\"\xe2\x82\"}", json!({"a": "\u{fffd}\u{fffd}"})),
             (b"{\"a\":\"caf\xc3\xa9\"}", json!({"a": "caf\u{e9}"})),
             (b"{\"a\":\"\\u00e9\\n\\/\"}", json!({"a": "\u{e9}\n/"})),
-            (b"[1, -0, 1.5, 1e2, 9223372036854775808]", json!([1, 0, 1.5, 100.0, 9223372036854775808.0])),
+            (
+                b"[1, -0, 1.5, 1e2, 9223372036854775808]",
+                json!([1, 0, 1.5, 100.0, 9223372036854775808.0]),
+            ),
             (b" null ", Value::Null),
         ];
         for (input, expected) in cases {
             let parsed = parse(input, false).unwrap();
-            assert_eq!(&parsed.value, expected, "{}", String::from_utf8_lossy(input));
+            assert_eq!(
+                &parsed.value,
+                expected,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -716,8 +816,11 @@ mod tests {
 
     #[test]
     fn collects_strict_errors_in_document_order() {
-        let parsed = parse(b"{\"a\":[{\"b\":1,\"b\":2}],\"c\":{\"d.e\":{\"f\":1,\"f\":1}},\"a\":3}", false)
-            .unwrap();
+        let parsed = parse(
+            b"{\"a\":[{\"b\":1,\"b\":2}],\"c\":{\"d.e\":{\"f\":1,\"f\":1}},\"a\":3}",
+            false,
+        )
+        .unwrap();
         assert_eq!(
             parsed.strict_errors,
             [
@@ -765,7 +868,10 @@ mod tests {
     #[test]
     fn measures_go_encoding() {
         let cases = [
-            (json!({"a": [1, "x<y"], "b": null}), r#"{"a":[1,"x\u003cy"],"b":null}"#.len()),
+            (
+                json!({"a": [1, "x<y"], "b": null}),
+                r#"{"a":[1,"x\u003cy"],"b":null}"#.len(),
+            ),
             (json!("tab\there"), r#""tab\there""#.len()),
             (json!(false), 5),
             (json!([]), 2),

@@ -24,7 +24,7 @@ use crate::{MAX_DEPTH, MAX_JSON_PATCH_COPY_BYTES, MAX_JSON_PATCH_OPERATIONS, Pat
 /// patch: …`); more than [`MAX_JSON_PATCH_OPERATIONS`] operations is a 413; an operation that
 /// does not apply is a 422. A body of `null` or `[]` changes nothing.
 pub fn apply_json_patch(document: &Value, patch: &[u8]) -> Result<Value, PatchError> {
-    let operations = decode(patch)?;
+    let (operations, _) = decode(patch)?;
     if operations.len() > MAX_JSON_PATCH_OPERATIONS {
         return Err(PatchError::TooManyOperations {
             max: MAX_JSON_PATCH_OPERATIONS,
@@ -43,19 +43,25 @@ pub fn apply_json_patch(document: &Value, patch: &[u8]) -> Result<Value, PatchEr
 
 /// One operation as upstream reads it: every field optional, `value` absent or present.
 #[derive(Debug, Default)]
-struct Operation {
+pub(crate) struct Operation {
     op: Option<String>,
     path: Option<String>,
     from: Option<String>,
     value: Option<Value>,
 }
 
-/// Decode the body the way upstream's strict decoding into `[]jsonPatchOp` does.
-fn decode(patch: &[u8]) -> Result<Vec<Operation>, PatchError> {
+/// Decode the body the way upstream's strict decoding into `[]jsonPatchOp` does, with its
+/// strict-decoding errors.
+pub(crate) fn decode(patch: &[u8]) -> Result<(Vec<Operation>, Vec<String>), PatchError> {
     let bad = |err: String| PatchError::BadRequest(format!("error decoding patch: {err}"));
     let parsed = json::parse(patch, true).map_err(bad)?;
+    let strict_errors = parsed
+        .strict_errors
+        .iter()
+        .map(|err| format!("json patch {err}"))
+        .collect();
     let items = match parsed.value {
-        Value::Null => return Ok(Vec::new()),
+        Value::Null => return Ok((Vec::new(), strict_errors)),
         Value::Array(items) => items,
         other => {
             return Err(bad(format!(
@@ -112,7 +118,7 @@ fn decode(patch: &[u8]) -> Result<Vec<Operation>, PatchError> {
         }
         operations.push(operation);
     }
-    Ok(operations)
+    Ok((operations, strict_errors))
 }
 
 impl Operation {
@@ -183,7 +189,8 @@ impl Operation {
         }
         let value = self.value();
         check_depth(level, &value)?;
-        set(container, &key, value).map_err(|err| format!("error in remove for path: '{path}': {err}"))
+        set(container, &key, value)
+            .map_err(|err| format!("error in remove for path: '{path}': {err}"))
     }
 
     fn move_value(&self, doc: &mut Value) -> Result<(), String> {
@@ -191,11 +198,13 @@ impl Operation {
             "move operation failed to decode from: operation, missing from field: missing value",
         )?;
         let (container, key, _) = locate(doc, from).ok_or_else(|| {
-            format!("move operation does not apply: doc is missing from path: {from}: missing value")
+            format!(
+                "move operation does not apply: doc is missing from path: {from}: missing value"
+            )
         })?;
         get(container, &key).map_err(|err| format!("error in move for path: '{key}': {err}"))?;
-        let value =
-            remove(container, &key).map_err(|err| format!("error in move for path: '{key}': {err}"))?;
+        let value = remove(container, &key)
+            .map_err(|err| format!("error in move for path: '{key}': {err}"))?;
         let path = self.path.as_deref().ok_or(
             "move operation failed to decode path: operation missing path field: missing value",
         )?;
@@ -205,7 +214,8 @@ impl Operation {
             )
         })?;
         check_depth(level, &value)?;
-        add(container, &key, value).map_err(|err| format!("error in move for path: '{path}': {err}"))
+        add(container, &key, value)
+            .map_err(|err| format!("error in move for path: '{path}': {err}"))
     }
 
     fn test(&self, doc: &mut Value) -> Result<(), String> {
@@ -237,7 +247,9 @@ impl Operation {
             "copy operation failed to decode from: operation, missing from field: missing value",
         )?;
         let (container, key, _) = locate(doc, from).ok_or_else(|| {
-            format!("copy operation does not apply: doc is missing from path: {from}: missing value")
+            format!(
+                "copy operation does not apply: doc is missing from path: {from}: missing value"
+            )
         })?;
         let value = get(container, &key)
             .map_err(|err| format!("error in copy for from: '{from}': {err}"))?
@@ -261,7 +273,8 @@ impl Operation {
             ));
         }
         check_depth(level, &value)?;
-        add(container, &key, value).map_err(|err| format!("error while adding value during copy: {err}"))
+        add(container, &key, value)
+            .map_err(|err| format!("error while adding value during copy: {err}"))
     }
 }
 
@@ -461,7 +474,11 @@ mod tests {
                 for (pointer, value) in checks {
                     assert_eq!(
                         patched.pointer(pointer),
-                        if value == &json!("<absent>") { None } else { Some(value) },
+                        if value == &json!("<absent>") {
+                            None
+                        } else {
+                            Some(value)
+                        },
                         "patch {patch}, pointer {pointer}, result {patched}"
                     );
                 }
@@ -483,43 +500,142 @@ mod tests {
     fn applies_operations() {
         let absent = json!("<absent>");
         let cases: Vec<(&str, Vec<(&str, Value)>)> = vec![
-            (r#"[{"op":"add","path":"/data/new","value":"x"}]"#, vec![("/data/new", json!("x"))]),
-            (r#"[{"op":"add","path":"/data/k","value":{"o":1}}]"#, vec![("/data/k", json!({"o": 1}))]),
-            (r#"[{"op":"add","path":"/data/none"}]"#, vec![("/data/none", json!(null))]),
-            (r#"[{"op":"add","path":"/metadata/labels/a~1b","value":"2"}]"#, vec![("/metadata/labels/a~1b", json!("2"))]),
-            (r#"[{"op":"add","path":"/metadata/labels/m~0n","value":"3"}]"#, vec![("/metadata/labels/m~0n", json!("3"))]),
-            (r#"[{"op":"add","path":"/metadata/finalizers/-","value":"z"}]"#, vec![("/metadata/finalizers", json!(["x", "y", "z"]))]),
-            (r#"[{"op":"add","path":"/metadata/finalizers/0","value":"z"}]"#, vec![("/metadata/finalizers", json!(["z", "x", "y"]))]),
-            (r#"[{"op":"add","path":"/metadata/finalizers/2","value":"z"}]"#, vec![("/metadata/finalizers", json!(["x", "y", "z"]))]),
-            (r#"[{"op":"add","path":"/metadata/finalizers/-1","value":"z"}]"#, vec![("/metadata/finalizers", json!(["x", "y", "z"]))]),
-            (r#"[{"op":"add","path":"/metadata/finalizers/-3","value":"z"}]"#, vec![("/metadata/finalizers", json!(["z", "x", "y"]))]),
-            (r#"[{"op":"add","path":"/metadata/finalizers/+1","value":"z"}]"#, vec![("/metadata/finalizers", json!(["x", "z", "y"]))]),
-            (r#"[{"op":"add","path":"/list/1/name","value":"B"}]"#, vec![("/list/1/name", json!("B"))]),
-            (r#"[{"op":"add","path":"/list/-1/name","value":"C"}]"#, vec![("/list/2/name", json!("C"))]),
-            (r#"[{"op":"add","path":"data/relative","value":1}]"#, vec![("/relative", json!(1))]),
-            (r#"[{"op":"remove","path":"/data/k"}]"#, vec![("/data/k", absent.clone()), ("/data/n", json!(null))]),
-            (r#"[{"op":"remove","path":"/data/n"}]"#, vec![("/data/n", absent.clone())]),
-            (r#"[{"op":"remove","path":"/list/0"}]"#, vec![("/list", json!([{"name": "b"}, {"name": "c"}]))]),
-            (r#"[{"op":"remove","path":"/list/-1"}]"#, vec![("/list", json!([{"name": "a"}, {"name": "b"}]))]),
-            (r#"[{"op":"replace","path":"/data/k","value":"w"}]"#, vec![("/data/k", json!("w"))]),
+            (
+                r#"[{"op":"add","path":"/data/new","value":"x"}]"#,
+                vec![("/data/new", json!("x"))],
+            ),
+            (
+                r#"[{"op":"add","path":"/data/k","value":{"o":1}}]"#,
+                vec![("/data/k", json!({"o": 1}))],
+            ),
+            (
+                r#"[{"op":"add","path":"/data/none"}]"#,
+                vec![("/data/none", json!(null))],
+            ),
+            (
+                r#"[{"op":"add","path":"/metadata/labels/a~1b","value":"2"}]"#,
+                vec![("/metadata/labels/a~1b", json!("2"))],
+            ),
+            (
+                r#"[{"op":"add","path":"/metadata/labels/m~0n","value":"3"}]"#,
+                vec![("/metadata/labels/m~0n", json!("3"))],
+            ),
+            (
+                r#"[{"op":"add","path":"/metadata/finalizers/-","value":"z"}]"#,
+                vec![("/metadata/finalizers", json!(["x", "y", "z"]))],
+            ),
+            (
+                r#"[{"op":"add","path":"/metadata/finalizers/0","value":"z"}]"#,
+                vec![("/metadata/finalizers", json!(["z", "x", "y"]))],
+            ),
+            (
+                r#"[{"op":"add","path":"/metadata/finalizers/2","value":"z"}]"#,
+                vec![("/metadata/finalizers", json!(["x", "y", "z"]))],
+            ),
+            (
+                r#"[{"op":"add","path":"/metadata/finalizers/-1","value":"z"}]"#,
+                vec![("/metadata/finalizers", json!(["x", "y", "z"]))],
+            ),
+            (
+                r#"[{"op":"add","path":"/metadata/finalizers/-3","value":"z"}]"#,
+                vec![("/metadata/finalizers", json!(["z", "x", "y"]))],
+            ),
+            (
+                r#"[{"op":"add","path":"/metadata/finalizers/+1","value":"z"}]"#,
+                vec![("/metadata/finalizers", json!(["x", "z", "y"]))],
+            ),
+            (
+                r#"[{"op":"add","path":"/list/1/name","value":"B"}]"#,
+                vec![("/list/1/name", json!("B"))],
+            ),
+            (
+                r#"[{"op":"add","path":"/list/-1/name","value":"C"}]"#,
+                vec![("/list/2/name", json!("C"))],
+            ),
+            (
+                r#"[{"op":"add","path":"data/relative","value":1}]"#,
+                vec![("/relative", json!(1))],
+            ),
+            (
+                r#"[{"op":"remove","path":"/data/k"}]"#,
+                vec![("/data/k", absent.clone()), ("/data/n", json!(null))],
+            ),
+            (
+                r#"[{"op":"remove","path":"/data/n"}]"#,
+                vec![("/data/n", absent.clone())],
+            ),
+            (
+                r#"[{"op":"remove","path":"/list/0"}]"#,
+                vec![("/list", json!([{"name": "b"}, {"name": "c"}]))],
+            ),
+            (
+                r#"[{"op":"remove","path":"/list/-1"}]"#,
+                vec![("/list", json!([{"name": "a"}, {"name": "b"}]))],
+            ),
+            (
+                r#"[{"op":"replace","path":"/data/k","value":"w"}]"#,
+                vec![("/data/k", json!("w"))],
+            ),
             // evanphx v4: replace of a missing member adds it.
-            (r#"[{"op":"replace","path":"/data/missing","value":"w"}]"#, vec![("/data/missing", json!("w"))]),
-            (r#"[{"op":"replace","path":"/list/-1","value":1}]"#, vec![("/list/2", json!(1))]),
-            (r#"[{"op":"replace","path":"","value":{"only":1}}]"#, vec![("", json!({"only": 1}))]),
-            (r#"[{"op":"replace","path":"","value":5}]"#, vec![("/kind", json!("ConfigMap"))]),
-            (r#"[{"op":"move","from":"/data/k","path":"/data/moved"}]"#, vec![("/data/k", absent.clone()), ("/data/moved", json!("v"))]),
-            (r#"[{"op":"move","from":"/list/0","path":"/list/-"}]"#, vec![("/list", json!([{"name": "b"}, {"name": "c"}, {"name": "a"}]))]),
-            (r#"[{"op":"copy","from":"/metadata/labels","path":"/data/labels"}]"#, vec![("/data/labels", json!({"a/b": "1", "m~n": "2"}))]),
+            (
+                r#"[{"op":"replace","path":"/data/missing","value":"w"}]"#,
+                vec![("/data/missing", json!("w"))],
+            ),
+            (
+                r#"[{"op":"replace","path":"/list/-1","value":1}]"#,
+                vec![("/list/2", json!(1))],
+            ),
+            (
+                r#"[{"op":"replace","path":"","value":{"only":1}}]"#,
+                vec![("", json!({"only": 1}))],
+            ),
+            (
+                r#"[{"op":"replace","path":"","value":5}]"#,
+                vec![("/kind", json!("ConfigMap"))],
+            ),
+            (
+                r#"[{"op":"move","from":"/data/k","path":"/data/moved"}]"#,
+                vec![("/data/k", absent.clone()), ("/data/moved", json!("v"))],
+            ),
+            (
+                r#"[{"op":"move","from":"/list/0","path":"/list/-"}]"#,
+                vec![(
+                    "/list",
+                    json!([{"name": "b"}, {"name": "c"}, {"name": "a"}]),
+                )],
+            ),
+            (
+                r#"[{"op":"copy","from":"/metadata/labels","path":"/data/labels"}]"#,
+                vec![("/data/labels", json!({"a/b": "1", "m~n": "2"}))],
+            ),
             // evanphx v4: copy of a missing member copies null.
-            (r#"[{"op":"copy","from":"/data/missing","path":"/data/c"}]"#, vec![("/data/c", json!(null))]),
-            (r#"[{"op":"test","path":"/data/k","value":"v"},{"op":"add","path":"/data/t","value":true}]"#, vec![("/data/t", json!(true))]),
-            (r#"[{"op":"test","path":"/data/missing","value":null}]"#, vec![]),
+            (
+                r#"[{"op":"copy","from":"/data/missing","path":"/data/c"}]"#,
+                vec![("/data/c", json!(null))],
+            ),
+            (
+                r#"[{"op":"test","path":"/data/k","value":"v"},{"op":"add","path":"/data/t","value":true}]"#,
+                vec![("/data/t", json!(true))],
+            ),
+            (
+                r#"[{"op":"test","path":"/data/missing","value":null}]"#,
+                vec![],
+            ),
             (r#"[{"op":"test","path":"/data/n"}]"#, vec![]),
-            (r#"[{"op":"test","path":"/list/1","value":{"name":"b"}}]"#, vec![]),
-            (r#"[{"op":"test","path":"/metadata/finalizers","value":["x","y"]}]"#, vec![]),
+            (
+                r#"[{"op":"test","path":"/list/1","value":{"name":"b"}}]"#,
+                vec![],
+            ),
+            (
+                r#"[{"op":"test","path":"/metadata/finalizers","value":["x","y"]}]"#,
+                vec![],
+            ),
             ("[]", vec![("/data/k", json!("v"))]),
             ("null", vec![("/data/k", json!("v"))]),
-            (r#"[{"op":"add","path":"/data/x","value":1,"extra":true}]"#, vec![("/data/x", json!(1))]),
+            (
+                r#"[{"op":"add","path":"/data/x","value":1,"extra":true}]"#,
+                vec![("/data/x", json!(1))],
+            ),
         ];
         for (patch, checks) in &cases {
             check(patch, Ok(checks.as_slice()));
@@ -529,47 +645,170 @@ mod tests {
     #[test]
     fn fails_operations_with_upstreams_texts() {
         let cases = [
-            (r#"[{"op":"test","path":"/data/k","value":"w"}]"#, "testing value /data/k failed: test failed"),
-            (r#"[{"op":"test","path":"/data/k","value":null}]"#, "testing value /data/k failed: test failed"),
-            (r#"[{"op":"test","path":"/data/k"}]"#, "testing value /data/k failed: test failed"),
-            (r#"[{"op":"test","path":"/data/missing","value":"v"}]"#, "testing value /data/missing failed: test failed"),
-            (r#"[{"op":"test","path":"","value":{}}]"#, "testing value  failed: test failed"),
-            (r#"[{"op":"test","path":"/list/5","value":1}]"#, "error in test for path: '/list/5': Unable to access invalid index: 5: invalid index referenced"),
-            (r#"[{"op":"test","path":"/nope/x","value":1}]"#, "test operation does not apply: is missing path: /nope/x: missing value"),
-            (r#"[{"op":"test","value":1}]"#, "test operation failed to decode path: operation missing path field: missing value"),
-            (r#"[{"op":"add","path":"/nope/x","value":1}]"#, "add operation does not apply: doc is missing path: \"/nope/x\": missing value"),
-            (r#"[{"op":"add","path":"/data/k/x","value":1}]"#, "add operation does not apply: doc is missing path: \"/data/k/x\": missing value"),
-            (r#"[{"op":"add","path":"/data/n/x","value":1}]"#, "add operation does not apply: doc is missing path: \"/data/n/x\": missing value"),
-            (r#"[{"op":"add","path":"","value":1}]"#, "add operation does not apply: doc is missing path: \"\": missing value"),
-            (r#"[{"op":"add","path":"nope","value":1}]"#, "add operation does not apply: doc is missing path: \"nope\": missing value"),
-            (r#"[{"op":"add","value":1}]"#, "add operation failed to decode path: missing value"),
-            (r#"[{"op":"add","path":"/list/4","value":1}]"#, "error in add for path: '/list/4': Unable to access invalid index: 4: invalid index referenced"),
-            (r#"[{"op":"add","path":"/list/-5","value":1}]"#, "error in add for path: '/list/-5': Unable to access invalid index: -5: invalid index referenced"),
-            (r#"[{"op":"add","path":"/list/x","value":1}]"#, "error in add for path: '/list/x': value was not a proper array index: 'x': strconv.Atoi: parsing \"x\": invalid syntax"),
-            (r#"[{"op":"add","path":"/list/99999999999999999999","value":1}]"#, "error in add for path: '/list/99999999999999999999': value was not a proper array index: '99999999999999999999': strconv.Atoi: parsing \"99999999999999999999\": value out of range"),
-            (r#"[{"op":"add","path":"/list/x/name","value":1}]"#, "add operation does not apply: doc is missing path: \"/list/x/name\": missing value"),
-            (r#"[{"op":"remove","path":"/data/missing"}]"#, "error in remove for path: '/data/missing': Unable to remove nonexistent key: missing: missing value"),
-            (r#"[{"op":"remove","path":"/list/3"}]"#, "error in remove for path: '/list/3': Unable to access invalid index: 3: invalid index referenced"),
-            (r#"[{"op":"remove","path":"/list/-4"}]"#, "error in remove for path: '/list/-4': Unable to access invalid index: -4: invalid index referenced"),
-            (r#"[{"op":"remove","path":"/list/"}]"#, "error in remove for path: '/list/': strconv.Atoi: parsing \"\": invalid syntax"),
-            (r#"[{"op":"remove","path":"/nope/x"}]"#, "remove operation does not apply: doc is missing path: \"/nope/x\": missing value"),
-            (r#"[{"op":"remove"}]"#, "remove operation failed to decode path: missing value"),
-            (r#"[{"op":"replace","path":"/list/3","value":1}]"#, "replace operation does not apply: doc is missing key: /list/3: missing value"),
-            (r#"[{"op":"replace","path":"/nope/x","value":1}]"#, "replace operation does not apply: doc is missing path: /nope/x: missing value"),
-            (r#"[{"op":"replace","value":1}]"#, "replace operation failed to decode path: operation missing path field: missing value"),
-            (r#"[{"op":"move","from":"/data/missing","path":"/data/x"}]"#, "error in move for path: 'missing': Unable to remove nonexistent key: missing: missing value"),
-            (r#"[{"op":"move","from":"/list/7","path":"/data/x"}]"#, "error in move for path: '7': Unable to access invalid index: 7: invalid index referenced"),
-            (r#"[{"op":"move","from":"/nope/x","path":"/data/x"}]"#, "move operation does not apply: doc is missing from path: /nope/x: missing value"),
-            (r#"[{"op":"move","from":"/data/k","path":"/nope/x"}]"#, "move operation does not apply: doc is missing destination path: /nope/x: missing value"),
-            (r#"[{"op":"move","from":"/data/k","path":"/list/9"}]"#, "error in move for path: '/list/9': Unable to access invalid index: 9: invalid index referenced"),
-            (r#"[{"op":"move","path":"/data/x"}]"#, "move operation failed to decode from: operation, missing from field: missing value"),
-            (r#"[{"op":"move","from":"/data/k"}]"#, "move operation failed to decode path: operation missing path field: missing value"),
-            (r#"[{"op":"copy","path":"/data/x"}]"#, "copy operation failed to decode from: operation, missing from field: missing value"),
-            (r#"[{"op":"copy","from":"/data/k"}]"#, "copy operation failed to decode path: missing value"),
-            (r#"[{"op":"copy","from":"/nope/k","path":"/data/x"}]"#, "copy operation does not apply: doc is missing from path: /nope/k: missing value"),
-            (r#"[{"op":"copy","from":"/list/8","path":"/data/x"}]"#, "error in copy for from: '/list/8': Unable to access invalid index: 8: invalid index referenced"),
-            (r#"[{"op":"copy","from":"/data/k","path":"/nope/x"}]"#, "copy operation does not apply: doc is missing destination path: /nope/x: missing value"),
-            (r#"[{"op":"copy","from":"/data/k","path":"/list/8"}]"#, "error while adding value during copy: Unable to access invalid index: 8: invalid index referenced"),
+            (
+                r#"[{"op":"test","path":"/data/k","value":"w"}]"#,
+                "testing value /data/k failed: test failed",
+            ),
+            (
+                r#"[{"op":"test","path":"/data/k","value":null}]"#,
+                "testing value /data/k failed: test failed",
+            ),
+            (
+                r#"[{"op":"test","path":"/data/k"}]"#,
+                "testing value /data/k failed: test failed",
+            ),
+            (
+                r#"[{"op":"test","path":"/data/missing","value":"v"}]"#,
+                "testing value /data/missing failed: test failed",
+            ),
+            (
+                r#"[{"op":"test","path":"","value":{}}]"#,
+                "testing value  failed: test failed",
+            ),
+            (
+                r#"[{"op":"test","path":"/list/5","value":1}]"#,
+                "error in test for path: '/list/5': Unable to access invalid index: 5: invalid index referenced",
+            ),
+            (
+                r#"[{"op":"test","path":"/nope/x","value":1}]"#,
+                "test operation does not apply: is missing path: /nope/x: missing value",
+            ),
+            (
+                r#"[{"op":"test","value":1}]"#,
+                "test operation failed to decode path: operation missing path field: missing value",
+            ),
+            (
+                r#"[{"op":"add","path":"/nope/x","value":1}]"#,
+                "add operation does not apply: doc is missing path: \"/nope/x\": missing value",
+            ),
+            (
+                r#"[{"op":"add","path":"/data/k/x","value":1}]"#,
+                "add operation does not apply: doc is missing path: \"/data/k/x\": missing value",
+            ),
+            (
+                r#"[{"op":"add","path":"/data/n/x","value":1}]"#,
+                "add operation does not apply: doc is missing path: \"/data/n/x\": missing value",
+            ),
+            (
+                r#"[{"op":"add","path":"","value":1}]"#,
+                "add operation does not apply: doc is missing path: \"\": missing value",
+            ),
+            (
+                r#"[{"op":"add","path":"nope","value":1}]"#,
+                "add operation does not apply: doc is missing path: \"nope\": missing value",
+            ),
+            (
+                r#"[{"op":"add","value":1}]"#,
+                "add operation failed to decode path: missing value",
+            ),
+            (
+                r#"[{"op":"add","path":"/list/4","value":1}]"#,
+                "error in add for path: '/list/4': Unable to access invalid index: 4: invalid index referenced",
+            ),
+            (
+                r#"[{"op":"add","path":"/list/-5","value":1}]"#,
+                "error in add for path: '/list/-5': Unable to access invalid index: -5: invalid index referenced",
+            ),
+            (
+                r#"[{"op":"add","path":"/list/x","value":1}]"#,
+                "error in add for path: '/list/x': value was not a proper array index: 'x': strconv.Atoi: parsing \"x\": invalid syntax",
+            ),
+            (
+                r#"[{"op":"add","path":"/list/99999999999999999999","value":1}]"#,
+                "error in add for path: '/list/99999999999999999999': value was not a proper array index: '99999999999999999999': strconv.Atoi: parsing \"99999999999999999999\": value out of range",
+            ),
+            (
+                r#"[{"op":"add","path":"/list/x/name","value":1}]"#,
+                "add operation does not apply: doc is missing path: \"/list/x/name\": missing value",
+            ),
+            (
+                r#"[{"op":"remove","path":"/data/missing"}]"#,
+                "error in remove for path: '/data/missing': Unable to remove nonexistent key: missing: missing value",
+            ),
+            (
+                r#"[{"op":"remove","path":"/list/3"}]"#,
+                "error in remove for path: '/list/3': Unable to access invalid index: 3: invalid index referenced",
+            ),
+            (
+                r#"[{"op":"remove","path":"/list/-4"}]"#,
+                "error in remove for path: '/list/-4': Unable to access invalid index: -4: invalid index referenced",
+            ),
+            (
+                r#"[{"op":"remove","path":"/list/"}]"#,
+                "error in remove for path: '/list/': strconv.Atoi: parsing \"\": invalid syntax",
+            ),
+            (
+                r#"[{"op":"remove","path":"/nope/x"}]"#,
+                "remove operation does not apply: doc is missing path: \"/nope/x\": missing value",
+            ),
+            (
+                r#"[{"op":"remove"}]"#,
+                "remove operation failed to decode path: missing value",
+            ),
+            (
+                r#"[{"op":"replace","path":"/list/3","value":1}]"#,
+                "replace operation does not apply: doc is missing key: /list/3: missing value",
+            ),
+            (
+                r#"[{"op":"replace","path":"/nope/x","value":1}]"#,
+                "replace operation does not apply: doc is missing path: /nope/x: missing value",
+            ),
+            (
+                r#"[{"op":"replace","value":1}]"#,
+                "replace operation failed to decode path: operation missing path field: missing value",
+            ),
+            (
+                r#"[{"op":"move","from":"/data/missing","path":"/data/x"}]"#,
+                "error in move for path: 'missing': Unable to remove nonexistent key: missing: missing value",
+            ),
+            (
+                r#"[{"op":"move","from":"/list/7","path":"/data/x"}]"#,
+                "error in move for path: '7': Unable to access invalid index: 7: invalid index referenced",
+            ),
+            (
+                r#"[{"op":"move","from":"/nope/x","path":"/data/x"}]"#,
+                "move operation does not apply: doc is missing from path: /nope/x: missing value",
+            ),
+            (
+                r#"[{"op":"move","from":"/data/k","path":"/nope/x"}]"#,
+                "move operation does not apply: doc is missing destination path: /nope/x: missing value",
+            ),
+            (
+                r#"[{"op":"move","from":"/data/k","path":"/list/9"}]"#,
+                "error in move for path: '/list/9': Unable to access invalid index: 9: invalid index referenced",
+            ),
+            (
+                r#"[{"op":"move","path":"/data/x"}]"#,
+                "move operation failed to decode from: operation, missing from field: missing value",
+            ),
+            (
+                r#"[{"op":"move","from":"/data/k"}]"#,
+                "move operation failed to decode path: operation missing path field: missing value",
+            ),
+            (
+                r#"[{"op":"copy","path":"/data/x"}]"#,
+                "copy operation failed to decode from: operation, missing from field: missing value",
+            ),
+            (
+                r#"[{"op":"copy","from":"/data/k"}]"#,
+                "copy operation failed to decode path: missing value",
+            ),
+            (
+                r#"[{"op":"copy","from":"/nope/k","path":"/data/x"}]"#,
+                "copy operation does not apply: doc is missing from path: /nope/k: missing value",
+            ),
+            (
+                r#"[{"op":"copy","from":"/list/8","path":"/data/x"}]"#,
+                "error in copy for from: '/list/8': Unable to access invalid index: 8: invalid index referenced",
+            ),
+            (
+                r#"[{"op":"copy","from":"/data/k","path":"/nope/x"}]"#,
+                "copy operation does not apply: doc is missing destination path: /nope/x: missing value",
+            ),
+            (
+                r#"[{"op":"copy","from":"/data/k","path":"/list/8"}]"#,
+                "error while adding value during copy: Unable to access invalid index: 8: invalid index referenced",
+            ),
             (r#"[{"op":"frob","path":"/a"}]"#, "Unexpected kind: frob"),
             (r#"[{"path":"/a"}]"#, "Unexpected kind: unknown"),
             (r#"[{"OP":"add","path":"/a"}]"#, "Unexpected kind: unknown"),
@@ -585,16 +824,46 @@ mod tests {
         let cases = [
             ("", "error decoding patch: unexpected end of JSON input"),
             ("[{", "error decoding patch: unexpected end of JSON input"),
-            ("{}", "error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp"),
-            ("\"x\"", "error decoding patch: json: cannot unmarshal string into Go value of type []handlers.jsonPatchOp"),
-            ("[1]", "error decoding patch: json: cannot unmarshal number into Go value of type handlers.jsonPatchOp"),
-            ("[[]]", "error decoding patch: json: cannot unmarshal array into Go value of type handlers.jsonPatchOp"),
-            (r#"[{"op":1,"path":"/a"}]"#, "error decoding patch: json: cannot unmarshal number into Go struct field jsonPatchOp.op of type string"),
-            (r#"[{"op":"add","path":["x"]}]"#, "error decoding patch: json: cannot unmarshal array into Go struct field jsonPatchOp.path of type string"),
-            (r#"[{"op":"move","from":true}]"#, "error decoding patch: json: cannot unmarshal bool into Go struct field jsonPatchOp.from of type string"),
-            (r#"[{"op":"add","path":"/a","value":1},{"op":true}]"#, "error decoding patch: json: cannot unmarshal bool into Go struct field jsonPatchOp.op of type string"),
-            (r#"[{"op":"add","path":"/a","value":1e400}]"#, "error decoding patch: json: cannot unmarshal number 1e400 into Go struct field jsonPatchOp.value of type float64"),
-            ("[{\"op\":\"add\"}]x", "error decoding patch: invalid character 'x' after top-level value"),
+            (
+                "{}",
+                "error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp",
+            ),
+            (
+                "\"x\"",
+                "error decoding patch: json: cannot unmarshal string into Go value of type []handlers.jsonPatchOp",
+            ),
+            (
+                "[1]",
+                "error decoding patch: json: cannot unmarshal number into Go value of type handlers.jsonPatchOp",
+            ),
+            (
+                "[[]]",
+                "error decoding patch: json: cannot unmarshal array into Go value of type handlers.jsonPatchOp",
+            ),
+            (
+                r#"[{"op":1,"path":"/a"}]"#,
+                "error decoding patch: json: cannot unmarshal number into Go struct field jsonPatchOp.op of type string",
+            ),
+            (
+                r#"[{"op":"add","path":["x"]}]"#,
+                "error decoding patch: json: cannot unmarshal array into Go struct field jsonPatchOp.path of type string",
+            ),
+            (
+                r#"[{"op":"move","from":true}]"#,
+                "error decoding patch: json: cannot unmarshal bool into Go struct field jsonPatchOp.from of type string",
+            ),
+            (
+                r#"[{"op":"add","path":"/a","value":1},{"op":true}]"#,
+                "error decoding patch: json: cannot unmarshal bool into Go struct field jsonPatchOp.op of type string",
+            ),
+            (
+                r#"[{"op":"add","path":"/a","value":1e400}]"#,
+                "error decoding patch: json: cannot unmarshal number 1e400 into Go struct field jsonPatchOp.value of type float64",
+            ),
+            (
+                "[{\"op\":\"add\"}]x",
+                "error decoding patch: invalid character 'x' after top-level value",
+            ),
         ];
         for (patch, message) in cases {
             check(patch, bad(message));
@@ -636,6 +905,9 @@ mod tests {
             ops.push(step.to_owned());
         }
         let err = apply_json_patch(&nested, format!("[{}]", ops.join(",")).as_bytes()).unwrap_err();
-        assert!(matches!(err, PatchError::Unprocessable(ref text) if text.contains("nested more than")), "{err:?}");
+        assert!(
+            matches!(err, PatchError::Unprocessable(ref text) if text.contains("nested more than")),
+            "{err:?}"
+        );
     }
 }

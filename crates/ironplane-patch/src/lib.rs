@@ -21,8 +21,9 @@
 //! default) or `Strict`; with `Ignore`, upstream words a few malformed-body errors differently.
 //!
 //! Architecture Invariant: nothing here panics or recurses without bound: bodies nested deeper
-//! than [`MAX_DEPTH`] are rejected before any patching, and the patch algorithms recurse only
-//! as deep as the patch is nested.
+//! than [`MAX_DEPTH`] are rejected before any patching, the patch algorithms recurse no deeper
+//! than the patch or the object is nested, and a JSON patch may not nest the object deeper
+//! than [`MAX_DEPTH`].
 
 mod error;
 mod json;
@@ -91,21 +92,15 @@ impl PatchType {
 /// than `op`, `path`, `from` and `value` (`json patch unknown field "[0].Op"`; JSON patch
 /// errors carry that prefix). With `fieldValidation=Warn` (the default) upstream sends each as
 /// a warning; with `Strict` it fails the request with a 422 listing them together with the
-/// unknown fields of the patched object. Empty for a body that does not decode.
+/// unknown fields of the patched object. Empty for a body that does not decode (upstream then
+/// fails with the decode error alone).
 pub fn strict_decoding_errors(patch_type: PatchType, patch: &[u8]) -> Vec<String> {
-    let json_patch = patch_type == PatchType::Json;
-    let Ok(parsed) = json::parse(patch, json_patch) else {
-        return Vec::new();
+    let decoded = match patch_type {
+        PatchType::Json => json_patch::decode(patch).map(|(_, strict)| strict),
+        PatchType::Merge => merge_patch::decode(patch).map(|(_, strict)| strict),
+        PatchType::StrategicMerge => strategic::decode(patch).map(|(_, strict)| strict),
     };
-    if json_patch {
-        parsed
-            .strict_errors
-            .into_iter()
-            .map(|err| format!("json patch {err}"))
-            .collect()
-    } else {
-        parsed.strict_errors
-    }
+    decoded.unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -116,7 +111,10 @@ mod tests {
     fn reads_content_types() {
         let cases = [
             ("application/json-patch+json", Some(PatchType::Json)),
-            ("application/merge-patch+json; charset=utf-8", Some(PatchType::Merge)),
+            (
+                "application/merge-patch+json; charset=utf-8",
+                Some(PatchType::Merge),
+            ),
             (
                 "application/strategic-merge-patch+json",
                 Some(PatchType::StrategicMerge),
@@ -135,7 +133,11 @@ mod tests {
     #[test]
     fn reports_strict_decoding_errors() {
         let cases: &[(PatchType, &str, &[&str])] = &[
-            (PatchType::Merge, r#"{"a":1,"a":2}"#, &["duplicate field \"a\""]),
+            (
+                PatchType::Merge,
+                r#"{"a":1,"a":2}"#,
+                &["duplicate field \"a\""],
+            ),
             (
                 PatchType::StrategicMerge,
                 r#"{"metadata":{"labels":{"x":"1","x":"2"}}}"#,
@@ -149,8 +151,14 @@ mod tests {
                     "json patch unknown field \"[0].foo\"",
                 ],
             ),
-            (PatchType::Json, r#"[{"op":"add","path":"/b","value":{"foo":1}}]"#, &[]),
+            (
+                PatchType::Json,
+                r#"[{"op":"add","path":"/b","value":{"foo":1}}]"#,
+                &[],
+            ),
             (PatchType::Merge, "{", &[]),
+            (PatchType::Merge, r#"[{"a":1,"a":2}]"#, &[]),
+            (PatchType::Json, r#"[{"op":1,"extra":2}]"#, &[]),
         ];
         for (patch_type, body, expected) in cases {
             assert_eq!(

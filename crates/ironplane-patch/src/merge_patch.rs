@@ -15,7 +15,7 @@ use crate::json;
 /// are dropped from objects but kept as array elements; a value that replaces a non-object
 /// keeps its `null`s when it is not itself an object.
 pub fn apply_merge_patch(document: &Value, patch: &[u8]) -> Result<Value, PatchError> {
-    let patch = decode(patch)?;
+    let (patch, _) = decode(patch)?;
     let Value::Object(patch) = patch else {
         // A body of `null`: upstream's decoder leaves it nil and MergePatch refuses it.
         return Err(PatchError::BadRequest("Invalid JSON Patch".into()));
@@ -36,8 +36,9 @@ pub fn apply_merge_patch(document: &Value, patch: &[u8]) -> Result<Value, PatchE
     }
 }
 
-/// Decode the body as upstream does before merging: an object or `null`, else a 400.
-fn decode(patch: &[u8]) -> Result<Value, PatchError> {
+/// Decode the body as upstream does before merging: an object or `null`, else a 400. Also
+/// returns the strict-decoding errors.
+pub(crate) fn decode(patch: &[u8]) -> Result<(Value, Vec<String>), PatchError> {
     let bad = |err: String| PatchError::BadRequest(format!("error decoding patch: {err}"));
     let parsed = json::parse(patch, false).map_err(bad)?;
     match &parsed.value {
@@ -54,7 +55,7 @@ fn decode(patch: &[u8]) -> Result<Value, PatchError> {
             "json: cannot unmarshal number {text} into Go value of type float64"
         )));
     }
-    Ok(parsed.value)
+    Ok((parsed.value, parsed.strict_errors))
 }
 
 fn merge_objects(doc: &mut Map<String, Value>, patch: Map<String, Value>) {
@@ -151,17 +152,37 @@ mod tests {
     fn handles_nulls_and_type_changes_like_evanphx() {
         let cases = [
             // Added values lose their null members, but not null array elements.
-            (json!({}), r#"{"a":{"b":null,"c":[null,{"d":null}]}}"#, json!({"a": {"c": [null, {}]}})),
+            (
+                json!({}),
+                r#"{"a":{"b":null,"c":[null,{"d":null}]}}"#,
+                json!({"a": {"c": [null, {}]}}),
+            ),
             // A null current value counts as absent.
-            (json!({"a": null}), r#"{"a":{"b":null,"c":1}}"#, json!({"a": {"c": 1}})),
+            (
+                json!({"a": null}),
+                r#"{"a":{"b":null,"c":1}}"#,
+                json!({"a": {"c": 1}}),
+            ),
             // Replacing a non-object prunes the patch value.
-            (json!({"a": 1}), r#"{"a":{"b":null,"c":1}}"#, json!({"a": {"c": 1}})),
+            (
+                json!({"a": 1}),
+                r#"{"a":{"b":null,"c":1}}"#,
+                json!({"a": {"c": 1}}),
+            ),
             // Replacing an object with a non-object keeps the value as sent.
-            (json!({"a": {"x": 1}}), r#"{"a":[{"b":null}]}"#, json!({"a": [{"b": null}]})),
+            (
+                json!({"a": {"x": 1}}),
+                r#"{"a":[{"b":null}]}"#,
+                json!({"a": [{"b": null}]}),
+            ),
             (json!({"a": {"x": 1}}), r#"{"a":"s"}"#, json!({"a": "s"})),
             // Arrays are replaced, never merged.
             (json!({"a": [1, 2]}), r#"{"a":[3]}"#, json!({"a": [3]})),
-            (json!({"a": {"b": {"c": 1, "d": 2}}}), r#"{"a":{"b":{"c":null}}}"#, json!({"a": {"b": {"d": 2}}})),
+            (
+                json!({"a": {"b": {"c": 1, "d": 2}}}),
+                r#"{"a":{"b":{"c":null}}}"#,
+                json!({"a": {"b": {"d": 2}}}),
+            ),
         ];
         for (document, patch, expected) in cases {
             check(document, patch, Ok(expected));
@@ -175,7 +196,10 @@ mod tests {
             ("null", "Invalid JSON Patch"),
             ("", "error decoding patch: unexpected end of JSON input"),
             ("{", "error decoding patch: unexpected end of JSON input"),
-            ("{\"a\":1}x", "error decoding patch: invalid character 'x' after top-level value"),
+            (
+                "{\"a\":1}x",
+                "error decoding patch: invalid character 'x' after top-level value",
+            ),
             (
                 "[]",
                 "error decoding patch: json: cannot unmarshal array into Go value of type map[string]interface {}",

@@ -26,6 +26,13 @@
 //! added where the object has nothing lose their `null` members and their elements and
 //! members that carry `$patch`, but nested `$retainKeys`/`$setElementOrder` keys stay (the
 //! caller's decode drops them as unknown fields).
+//!
+//! Where upstream's outcome depends on Go's random map order, one of its possible outcomes is
+//! chosen: `$deleteFromPrimitiveList/<list>` applies after `<list>` (the order upstream always
+//! takes when `$setElementOrder/<list>` is present, as in kubectl's patches). Where it depends
+//! on Go's slice memory (the order given to elements a `$setElementOrder` does not name, after
+//! deletions), that is replayed, so that e.g. an injected sidecar keeps its place as upstream
+//! keeps it.
 
 use ironplane_apimachinery::schema::{ListPatch, Schema, StructSchema};
 use serde_json::{Map, Value};
@@ -56,7 +63,7 @@ pub fn apply_strategic_merge_patch(
     patch: &[u8],
     schema: &'static StructSchema,
 ) -> Result<Value, PatchError> {
-    let Value::Object(patch) = decode(patch)? else {
+    let (Value::Object(patch), _) = decode(patch)? else {
         return Ok(document.clone());
     };
     let Value::Object(original) = document else {
@@ -67,7 +74,8 @@ pub fn apply_strategic_merge_patch(
 }
 
 /// Decode the body as upstream does: an object or `null`, else a 400 with the decoder's text.
-fn decode(patch: &[u8]) -> Result<Value, PatchError> {
+/// Also returns the strict-decoding errors.
+pub(crate) fn decode(patch: &[u8]) -> Result<(Value, Vec<String>), PatchError> {
     let parsed = json::parse(patch, false).map_err(PatchError::BadRequest)?;
     match &parsed.value {
         Value::Object(_) | Value::Null => {}
@@ -83,7 +91,7 @@ fn decode(patch: &[u8]) -> Result<Value, PatchError> {
             "json: cannot unmarshal number {text} into Go value of type float64"
         )));
     }
-    Ok(parsed.value)
+    Ok((parsed.value, parsed.strict_errors))
 }
 
 /// What the schema says about the members of an object being merged.
@@ -269,8 +277,14 @@ fn merge_map(
             }
             (Value::Array(current), Value::Array(patch_items)) => {
                 let taken = std::mem::take(current);
-                *current =
-                    merge_list(taken, patch_items, list_meta(member), delete_list, depth, None)?;
+                *current = merge_list(
+                    taken,
+                    patch_items,
+                    list_meta(member),
+                    delete_list,
+                    depth,
+                    None,
+                )?;
             }
             (current, patch_value) if GoType::of(current) == GoType::of(&patch_value) => {
                 *current = patch_value;
@@ -445,7 +459,10 @@ fn validate_element_order(
     }
     let (mut in_patch, mut in_order) = (0, 0);
     while let (Some(item), Some(ordered)) = (kept.get(in_patch), set_order.get(in_order)) {
-        if item.as_object().is_some_and(|map| map.contains_key(DIRECTIVE)) {
+        if item
+            .as_object()
+            .is_some_and(|map| map.contains_key(DIRECTIVE))
+        {
             in_patch += 1;
             continue;
         }
@@ -533,7 +550,14 @@ fn merge_slice(
             apply_list_directives(original, patch, key, in_place.as_deref_mut())?;
         // After a `replace`, Go merges into a new list and the old memory is left alone.
         let in_place = if replaced { None } else { in_place };
-        let merged = merge_by_key(server.clone(), plain.clone(), key, meta.element, depth, in_place)?;
+        let merged = merge_by_key(
+            server.clone(),
+            plain.clone(),
+            key,
+            meta.element,
+            depth,
+            in_place,
+        )?;
         (merged, plain, server)
     } else {
         if delete_list {
@@ -551,7 +575,14 @@ fn merge_slice(
         (merged, patch, original)
     };
     let (in_patch, server_only) = partition(merged, &patch_order, key)?;
-    normalize_element_order(in_patch, server_only, &patch_order, &server_order, key, kind)
+    normalize_element_order(
+        in_patch,
+        server_only,
+        &patch_order,
+        &server_order,
+        key,
+        kind,
+    )
 }
 
 /// The Go type shared by the elements of the lists (maps, strings, …); upstream's errors for
@@ -769,10 +800,13 @@ fn sort_by_order(
             ranked.push((position(order, &item, key, kind), item));
         }
     }
-    go_sort_stable(&mut ranked, &|a: &(Option<usize>, Value), b| match (a.0, b.0) {
-        (Some(left), Some(right)) => left < right,
-        _ => true,
-    });
+    go_sort_stable(
+        &mut ranked,
+        &|a: &(Option<usize>, Value), b| match (a.0, b.0) {
+            (Some(left), Some(right)) => left < right,
+            _ => true,
+        },
+    );
     let mut sorted: Vec<Value> = ranked.into_iter().map(|(_, item)| item).collect();
     sorted.append(&mut deleted);
     Ok(sorted)

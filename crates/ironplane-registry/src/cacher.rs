@@ -134,10 +134,10 @@ pub struct CacheWatcher {
 
 impl Drop for CacheWatcher {
     fn drop(&mut self) {
-        if let Some(shared) = self.cache.upgrade() {
-            if let Ok(mut inner) = shared.inner.write() {
-                inner.watchers.remove(&self.id);
-            }
+        if let Some(shared) = self.cache.upgrade()
+            && let Ok(mut inner) = shared.inner.write()
+        {
+            inner.watchers.remove(&self.id);
         }
     }
 }
@@ -270,7 +270,9 @@ impl WatchCache {
             let wait = tokio::time::timeout_at(deadline, receiver.changed()).await;
             match wait {
                 Ok(Ok(())) => continue,
-                Ok(Err(_)) => return Err(ApiError::service_unavailable("the watch cache is closed")),
+                Ok(Err(_)) => {
+                    return Err(ApiError::service_unavailable("the watch cache is closed"));
+                }
                 Err(_) => {
                     let current = *receiver.borrow();
                     if current >= revision && self.is_ready() {
@@ -294,14 +296,18 @@ impl WatchCache {
 
     /// Whether the first list has completed.
     pub fn is_ready(&self) -> bool {
-        self.shared.inner.read().map(|inner| inner.ready).unwrap_or(false)
+        self.shared
+            .inner
+            .read()
+            .map(|inner| inner.ready)
+            .unwrap_or(false)
     }
 
     fn request_progress(&self) {
-        if let Ok(guard) = self.progress.lock() {
-            if let Some(requester) = guard.as_ref() {
-                requester.request_progress();
-            }
+        if let Ok(guard) = self.progress.lock()
+            && let Some(requester) = guard.as_ref()
+        {
+            requester.request_progress();
         }
     }
 
@@ -398,7 +404,9 @@ impl WatchCache {
                         inner.resumable_from
                     )));
                 }
-                let first = inner.events.partition_point(|event| event.revision <= revision);
+                let first = inner
+                    .events
+                    .partition_point(|event| event.revision <= revision);
                 backlog.extend(
                     inner
                         .events
@@ -529,11 +537,11 @@ impl WatchCache {
 
     fn progress(&self, revision: Revision) {
         let mut advanced = false;
-        if let Ok(mut inner) = self.shared.inner.write() {
-            if revision > inner.revision {
-                inner.revision = revision;
-                advanced = true;
-            }
+        if let Ok(mut inner) = self.shared.inner.write()
+            && revision > inner.revision
+        {
+            inner.revision = revision;
+            advanced = true;
         }
         if advanced {
             self.revision_sender.send_replace(revision);
@@ -584,7 +592,9 @@ pub fn too_large_resource_version(requested: Revision, current: Revision) -> Api
 async fn reflect(cache: Weak<WatchCache>) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        let Some(strong) = cache.upgrade() else { return };
+        let Some(strong) = cache.upgrade() else {
+            return;
+        };
         match strong.list_and_watch().await {
             Ok(()) => return,
             Err(err) => {
@@ -619,7 +629,9 @@ impl WatchCache {
                     Ok(object) => {
                         objects.insert(kv.key.clone(), Arc::new(object));
                     }
-                    Err(err) => tracing::error!(key = %kv.key, error = %err, "undecodable object skipped"),
+                    Err(err) => {
+                        tracing::error!(key = %kv.key, error = %err, "undecodable object skipped")
+                    }
                 }
             }
             let Some(last) = page.kvs.last() else { break };

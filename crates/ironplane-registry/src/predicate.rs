@@ -31,6 +31,9 @@ impl SelectionPredicate {
     /// Whether an object is selected.
     pub fn matches(&self, object: &CachedObject) -> bool {
         self.labels.matches(&object.labels)
-            && (self.fields.is_empty() || self.fields.matches_fn(|name| object.field(name).map(str::to_owned)))
+            && (self.fields.is_empty()
+                || self
+                    .fields
+                    .matches_fn(|name| object.field(name).map(str::to_owned)))
     }
 }

@@ -106,7 +106,11 @@ impl Registry {
                 },
                 fields: Default::default(),
             };
-            match namespaces.store.create(namespace, &CreateOptions::default()).await {
+            match namespaces
+                .store
+                .create(namespace, &CreateOptions::default())
+                .await
+            {
                 Ok(_) => {}
                 Err(err) if err.code() == 409 => {}
                 Err(err) => return Err(err),

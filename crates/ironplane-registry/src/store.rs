@@ -17,7 +17,9 @@ use ironplane_storage::{
     KeyValue, ListOptions as StorageListOptions, Revision, Storage, StorageError,
 };
 
-use crate::cacher::{CacheListPage, CacheOptions, CacheWatcher, CachedObject, WatchCache, WatchStart};
+use crate::cacher::{
+    CacheListPage, CacheOptions, CacheWatcher, CachedObject, WatchCache, WatchStart,
+};
 use crate::predicate::SelectionPredicate;
 use crate::strategy::Strategy;
 
@@ -226,7 +228,11 @@ impl Store {
     }
 
     /// Create an object. The namespace has been checked against the request by the caller.
-    pub async fn create(&self, mut object: Object, options: &CreateOptions) -> Result<Object, ApiError> {
+    pub async fn create(
+        &self,
+        mut object: Object,
+        options: &CreateOptions,
+    ) -> Result<Object, ApiError> {
         let info = self.strategy.info();
         if !object.metadata.resource_version.is_empty() {
             return Err(ApiError::internal(
@@ -251,7 +257,9 @@ impl Store {
             let key = self.key(Some(&object.metadata.namespace), &object.metadata.name);
             let result = if options.dry_run {
                 match self.storage.get(&key, None).await {
-                    Ok(response) if response.kv.is_some() => Err(StorageError::AlreadyExists { key }),
+                    Ok(response) if response.kv.is_some() => {
+                        Err(StorageError::AlreadyExists { key })
+                    }
                     Ok(_) => return Ok(object),
                     Err(err) => Err(err),
                 }
@@ -269,16 +277,18 @@ impl Store {
                 Err(StorageError::AlreadyExists { key }) => {
                     let name = object.metadata.name.clone();
                     if generate {
-                        return Err(ApiError::generate_name_conflict(&self.group_resource(), &name));
+                        return Err(ApiError::generate_name_conflict(
+                            &self.group_resource(),
+                            &name,
+                        ));
                     }
                     let mut err = ApiError::already_exists(&self.group_resource(), &name);
-                    if let Ok(existing) = self.storage.get(&key, None).await {
-                        if let Some(kv) = existing.kv {
-                            if self.decode(&kv)?.metadata.deletion_timestamp.is_some() {
-                                err.status.message =
-                                    format!("object is being deleted: {}", err.status.message);
-                            }
-                        }
+                    if let Ok(existing) = self.storage.get(&key, None).await
+                        && let Some(kv) = existing.kv
+                        && self.decode(&kv)?.metadata.deletion_timestamp.is_some()
+                    {
+                        err.status.message =
+                            format!("object is being deleted: {}", err.status.message);
                     }
                     return Err(err);
                 }
@@ -350,7 +360,12 @@ impl Store {
                 }
                 let desired = update(None)?;
                 let created = self
-                    .create(desired, &CreateOptions { dry_run: options.dry_run })
+                    .create(
+                        desired,
+                        &CreateOptions {
+                            dry_run: options.dry_run,
+                        },
+                    )
                     .await?;
                 return Ok((created, true));
             };
@@ -476,7 +491,11 @@ impl Store {
             |name, prefix| rule.check(name, prefix),
             &path,
         );
-        errors.extend(validate_object_meta_update(&new_meta, &meta_fields(old), &path));
+        errors.extend(validate_object_meta_update(
+            &new_meta,
+            &meta_fields(old),
+            &path,
+        ));
         errors.extend(strategy.validate_update(desired, old));
         self.invalid_if_any(desired, errors)
     }
@@ -506,7 +525,9 @@ impl Store {
             let mut marked = object.clone();
             let mut finalizers_added = false;
             match options.propagation_policy.as_deref() {
-                Some("Foreground") => finalizers_added |= add_finalizer(&mut marked, "foregroundDeletion"),
+                Some("Foreground") => {
+                    finalizers_added |= add_finalizer(&mut marked, "foregroundDeletion")
+                }
                 Some("Orphan") => finalizers_added |= add_finalizer(&mut marked, "orphan"),
                 _ => {}
             }
@@ -564,9 +585,12 @@ impl Store {
         let mut deleted = Vec::with_capacity(page.items.len());
         for item in page.items {
             let object = item.decode()?;
-            let namespace = (!object.metadata.namespace.is_empty()).then_some(object.metadata.namespace.as_str());
+            let namespace = (!object.metadata.namespace.is_empty())
+                .then_some(object.metadata.namespace.as_str());
             match self.delete(namespace, &object.metadata.name, options).await {
-                Ok(DeleteResult::Deleted(gone)) | Ok(DeleteResult::Pending(gone)) => deleted.push(gone),
+                Ok(DeleteResult::Deleted(gone)) | Ok(DeleteResult::Pending(gone)) => {
+                    deleted.push(gone)
+                }
                 Err(err) if err.code() == 404 => {}
                 Err(err) => return Err(err),
             }
@@ -578,7 +602,10 @@ impl Store {
     /// needed.
     pub async fn list(&self, request: ListRequest) -> Result<ListResult, ApiError> {
         let list_prefix = self.list_prefix(request.namespace.as_deref());
-        let rv = request.resource_version.as_deref().filter(|rv| !rv.is_empty());
+        let rv = request
+            .resource_version
+            .as_deref()
+            .filter(|rv| !rv.is_empty());
         let predicate = request.predicate.clone();
         let matches = move |object: &CachedObject| predicate.matches(object);
         if let Some(token) = request.continue_token.as_deref().filter(|t| !t.is_empty()) {
@@ -592,17 +619,28 @@ impl Store {
             if revision < 0 {
                 // An inconsistent continuation: the remainder at the latest revision.
                 self.cache.wait_consistent().await?;
-                let page = self.cache.list(&list_prefix, Some(&start_key), request.limit, &matches)?;
+                let page =
+                    self.cache
+                        .list(&list_prefix, Some(&start_key), request.limit, &matches)?;
                 return Ok(self.cache_result(page, &list_prefix));
             }
             if self.cache.revision() == revision {
-                let page = self.cache.list(&list_prefix, Some(&start_key), request.limit, &matches)?;
+                let page =
+                    self.cache
+                        .list(&list_prefix, Some(&start_key), request.limit, &matches)?;
                 if page.revision == revision {
                     return Ok(self.cache_result(page, &list_prefix));
                 }
             }
             return self
-                .list_from_storage(&list_prefix, Some(start_key), revision, request.limit, &request.predicate, true)
+                .list_from_storage(
+                    &list_prefix,
+                    Some(start_key),
+                    revision,
+                    request.limit,
+                    &request.predicate,
+                    true,
+                )
                 .await;
         }
         let exact = match (request.version_match, rv, request.limit) {
@@ -618,7 +656,14 @@ impl Store {
                 if exact {
                     if self.cache.revision() != revision {
                         return self
-                            .list_from_storage(&list_prefix, None, revision, request.limit, &request.predicate, false)
+                            .list_from_storage(
+                                &list_prefix,
+                                None,
+                                revision,
+                                request.limit,
+                                &request.predicate,
+                                false,
+                            )
                             .await;
                     }
                 } else {
@@ -626,7 +671,9 @@ impl Store {
                 }
             }
         }
-        let page = self.cache.list(&list_prefix, None, request.limit, &matches)?;
+        let page = self
+            .cache
+            .list(&list_prefix, None, request.limit, &matches)?;
         Ok(self.cache_result(page, &list_prefix))
     }
 
@@ -688,13 +735,21 @@ impl Store {
             };
             for kv in &page.kvs {
                 let object = self.decode(kv)?;
-                let cached = CachedObject::new(kv.key.clone(), kv.mod_revision, &object, self.strategy.as_ref());
+                let cached = CachedObject::new(
+                    kv.key.clone(),
+                    kv.mod_revision,
+                    &object,
+                    self.strategy.as_ref(),
+                );
                 if !predicate.matches(&cached) {
                     continue;
                 }
                 if limit.is_some_and(|limit| items.len() >= limit) {
                     let next = ironplane_storage::key_after(
-                        &items.last().map(|last: &Arc<CachedObject>| last.key.clone()).unwrap_or_default(),
+                        &items
+                            .last()
+                            .map(|last: &Arc<CachedObject>| last.key.clone())
+                            .unwrap_or_default(),
                     );
                     return Ok(ListResult {
                         items,
@@ -706,7 +761,9 @@ impl Store {
                 items.push(Arc::new(cached));
             }
             match page.kvs.last() {
-                Some(last) if page.more => start_key = Some(ironplane_storage::key_after(&last.key)),
+                Some(last) if page.more => {
+                    start_key = Some(ironplane_storage::key_after(&last.key))
+                }
                 _ => {
                     return Ok(ListResult {
                         items,
@@ -733,8 +790,11 @@ impl Store {
             WatchStart::InitialState => {}
         }
         let prefix = self.list_prefix(namespace);
-        self.cache
-            .watch(start, &prefix, Arc::new(move |object: &CachedObject| predicate.matches(object)))
+        self.cache.watch(
+            start,
+            &prefix,
+            Arc::new(move |object: &CachedObject| predicate.matches(object)),
+        )
     }
 }
 
@@ -755,29 +815,29 @@ fn check_preconditions(
     group_resource: &GroupResource,
     name: &str,
 ) -> Result<(), ApiError> {
-    if let Some(uid) = &preconditions.uid {
-        if *uid != object.metadata.uid {
-            return Err(ApiError::conflict(
-                group_resource,
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    object.metadata.uid
-                ),
-            ));
-        }
+    if let Some(uid) = &preconditions.uid
+        && *uid != object.metadata.uid
+    {
+        return Err(ApiError::conflict(
+            group_resource,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                object.metadata.uid
+            ),
+        ));
     }
-    if let Some(rv) = &preconditions.resource_version {
-        if *rv != object.metadata.resource_version {
-            return Err(ApiError::conflict(
-                group_resource,
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    object.metadata.resource_version
-                ),
-            ));
-        }
+    if let Some(rv) = &preconditions.resource_version
+        && *rv != object.metadata.resource_version
+    {
+        return Err(ApiError::conflict(
+            group_resource,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                object.metadata.resource_version
+            ),
+        ));
     }
     Ok(())
 }
@@ -789,7 +849,11 @@ pub fn meta_fields(object: &Object) -> ObjectMetaFields {
 }
 
 /// A 422 for a list of field errors.
-pub fn invalid(kind: &ironplane_apimachinery::GroupKind, name: &str, errors: &ErrorList) -> ApiError {
+pub fn invalid(
+    kind: &ironplane_apimachinery::GroupKind,
+    name: &str,
+    errors: &ErrorList,
+) -> ApiError {
     let causes = errors
         .iter()
         .map(|error| StatusCause {
@@ -831,7 +895,11 @@ pub fn generate_name(prefix: &str) -> String {
 }
 
 /// Map a storage failure to its Status.
-pub fn storage_error_to_status(err: StorageError, resource: &GroupResource, name: &str) -> ApiError {
+pub fn storage_error_to_status(
+    err: StorageError,
+    resource: &GroupResource,
+    name: &str,
+) -> ApiError {
     match err {
         StorageError::NotFound { .. } => ApiError::not_found(resource, name),
         StorageError::AlreadyExists { .. } => ApiError::already_exists(resource, name),

@@ -126,10 +126,10 @@ fn validate(options: &ServeOptions) -> anyhow::Result<()> {
     if options.request_timeout.is_zero() {
         bail!("--request-timeout must be positive");
     }
-    if let Some(path) = &options.token_auth_file {
-        if !path.is_file() {
-            bail!("--token-auth-file {} does not exist", path.display());
-        }
+    if let Some(path) = &options.token_auth_file
+        && !path.is_file()
+    {
+        bail!("--token-auth-file {} does not exist", path.display());
     }
     Ok(())
 }
@@ -169,9 +169,7 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     };
     let store_options = RedbStoreOptions::new(data_dir.join("store.redb"))
         .history_window(Some(options.history_window));
-    let store = Arc::new(
-        RedbStore::open(store_options).context("cannot open the embedded store")?,
-    );
+    let store = Arc::new(RedbStore::open(store_options).context("cannot open the embedded store")?);
     let mut config = ServerConfig::new(tls);
     config.bind_address = options.bind_address;
     config.secure_port = options.secure_port;
@@ -224,8 +222,14 @@ mod tests {
 
     #[test]
     fn builds_client_urls() {
-        assert_eq!(server_url("127.0.0.1:6443".parse().unwrap()), "https://127.0.0.1:6443");
-        assert_eq!(server_url("0.0.0.0:1".parse().unwrap()), "https://127.0.0.1:1");
+        assert_eq!(
+            server_url("127.0.0.1:6443".parse().unwrap()),
+            "https://127.0.0.1:6443"
+        );
+        assert_eq!(
+            server_url("0.0.0.0:1".parse().unwrap()),
+            "https://127.0.0.1:1"
+        );
         assert_eq!(server_url("[::1]:2".parse().unwrap()), "https://[::1]:2");
     }
 }

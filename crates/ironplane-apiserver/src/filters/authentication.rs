@@ -28,7 +28,11 @@ impl Authentication {
 }
 
 fn bearer_token(request: &Request) -> Option<&str> {
-    let header = request.headers().get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let header = request
+        .headers()
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = header.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -58,7 +62,10 @@ impl Filter for Authentication {
                         Err(never) => match never {},
                     }
                 }
-                Err(()) => status_response(&ApiError::unauthorized(), crate::responses::wants_pretty(&request)),
+                Err(()) => status_response(
+                    &ApiError::unauthorized(),
+                    crate::responses::wants_pretty(&request),
+                ),
             }
         })
     }

@@ -32,7 +32,15 @@ pub trait Authorizer: Send + Sync + 'static {
 /// Every authenticated user may do anything; anonymous users only read public information.
 pub struct AllowAuthenticated;
 
-const PUBLIC_PATHS: [&str; 7] = ["/healthz", "/livez", "/readyz", "/version", "/version/", "/api", "/apis"];
+const PUBLIC_PATHS: [&str; 7] = [
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/version",
+    "/version/",
+    "/api",
+    "/apis",
+];
 
 fn is_public(request: &RequestInfo) -> bool {
     if request.is_resource_request || !matches!(request.verb.as_str(), "get" | "head") {

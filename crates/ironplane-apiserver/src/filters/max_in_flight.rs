@@ -49,12 +49,16 @@ impl Filter for MaxInFlight {
                 },
                 Err(_) => {
                     let mut response = status_response(
-                        &ApiError::too_many_requests("Too many requests, please try again later.", 1),
+                        &ApiError::too_many_requests(
+                            "Too many requests, please try again later.",
+                            1,
+                        ),
                         false,
                     );
-                    response
-                        .headers_mut()
-                        .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+                    response.headers_mut().insert(
+                        http::header::RETRY_AFTER,
+                        http::HeaderValue::from_static("1"),
+                    );
                     response
                 }
             }

@@ -4,9 +4,9 @@
 
 use bytes::Bytes;
 use ironplane_apimachinery::codec::{self, BodyFormat};
-use ironplane_apimachinery::{protobuf, schema};
 use ironplane_apimachinery::status::go_quote;
 use ironplane_apimachinery::{ApiError, GroupVersion, Object};
+use ironplane_apimachinery::{protobuf, schema};
 use ironplane_registry::Strategy;
 use serde_json::Value;
 
@@ -47,7 +47,11 @@ fn summarize(body: &[u8]) -> String {
 
 /// Parse a body into a JSON value (YAML and protobuf are converted), with upstream's error for
 /// garbage.
-pub fn parse_value(body: &Bytes, format: BodyFormat, strategy: &dyn Strategy) -> Result<Value, ApiError> {
+pub fn parse_value(
+    body: &Bytes,
+    format: BodyFormat,
+    strategy: &dyn Strategy,
+) -> Result<Value, ApiError> {
     let kind = strategy.info().kind.as_str();
     if format == BodyFormat::Protobuf {
         let envelope = protobuf::decode_envelope(body).map_err(|err| {
@@ -58,14 +62,18 @@ pub fn parse_value(body: &Bytes, format: BodyFormat, strategy: &dyn Strategy) ->
         })?;
         let mut map = serde_json::Map::new();
         map.insert("kind".into(), Value::String(envelope.kind.clone()));
-        map.insert("apiVersion".into(), Value::String(envelope.api_version.clone()));
+        map.insert(
+            "apiVersion".into(),
+            Value::String(envelope.api_version.clone()),
+        );
         if envelope.kind == kind {
-            let message = protobuf::decode_message(envelope.raw, strategy.schema()).map_err(|err| {
-                ApiError::bad_request(format!(
-                    "{kind} in version {} cannot be handled as a {kind}: {err}",
-                    go_quote(&envelope.api_version)
-                ))
-            })?;
+            let message =
+                protobuf::decode_message(envelope.raw, strategy.schema()).map_err(|err| {
+                    ApiError::bad_request(format!(
+                        "{kind} in version {} cannot be handled as a {kind}: {err}",
+                        go_quote(&envelope.api_version)
+                    ))
+                })?;
             map.extend(message);
         }
         return Ok(Value::Object(map));
@@ -107,16 +115,29 @@ pub fn decode_object(
     validation: FieldValidation,
 ) -> Result<DecodedBody, ApiError> {
     let info = strategy.info();
-    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let expected = info.group_version();
     let body_version = if api_version.is_empty() {
         expected.clone()
     } else {
-        GroupVersion::parse(&api_version).unwrap_or_else(|| GroupVersion::new("", api_version.clone()))
+        GroupVersion::parse(&api_version)
+            .unwrap_or_else(|| GroupVersion::new("", api_version.clone()))
     };
     if !kind.is_empty() && kind != info.kind {
-        let source_package = if body_version.group.is_empty() { "v1".to_owned() } else { body_version.version.clone() };
+        let source_package = if body_version.group.is_empty() {
+            "v1".to_owned()
+        } else {
+            body_version.version.clone()
+        };
         return Err(ApiError::bad_request(format!(
             "{kind} in version {} cannot be handled as a {}: converting ({source_package}.{kind}) to (core.{}): unknown conversion",
             go_quote(&body_version.version),

@@ -15,8 +15,8 @@ use http::StatusCode;
 use ironplane_apimachinery::codec::{self, Negotiated, Offers, Target};
 use ironplane_apimachinery::table::{IncludeObject, Table, TableRow, partial_object_metadata};
 use ironplane_apimachinery::{ApiError, ListMeta, Object};
-use ironplane_registry::registry::Resource;
 use ironplane_registry::Registry;
+use ironplane_registry::registry::Resource;
 use tokio::sync::watch as signal;
 
 use crate::admission::Admission;
@@ -122,7 +122,8 @@ impl ResourceHandler {
         let namespaced = resource_info.namespaced;
         // Namespaced kinds are addressed inside a namespace, or listed and watched across all of
         // them; cluster-scoped kinds are never inside one (a namespace's path names itself).
-        let is_namespace_kind = resource_info.group.is_empty() && resource_info.resource == "namespaces";
+        let is_namespace_kind =
+            resource_info.group.is_empty() && resource_info.resource == "namespaces";
         let named_path = info.parts.len() >= 2;
         let namespace = if namespaced {
             (!info.namespace.is_empty()).then(|| info.namespace.clone())
@@ -141,18 +142,28 @@ impl ResourceHandler {
             }
         }
         let allowed_here = if named_path {
-            matches!(info.verb.as_str(), "get" | "update" | "patch" | "delete" | "watch")
+            matches!(
+                info.verb.as_str(),
+                "get" | "update" | "patch" | "delete" | "watch"
+            )
         } else {
-            matches!(info.verb.as_str(), "list" | "watch" | "create" | "deletecollection")
+            matches!(
+                info.verb.as_str(),
+                "list" | "watch" | "create" | "deletecollection"
+            )
         };
         if !allowed_here {
             return status_response(&ApiError::method_not_allowed(), pretty);
         }
         if !info.subresource.is_empty() {
-            let Some(sub) = resource_info.subresources.iter().find(|s| s.name == info.subresource) else {
+            let Some(sub) = resource_info
+                .subresources
+                .iter()
+                .find(|s| s.name == info.subresource)
+            else {
                 return status_response(&ApiError::not_found_path(), pretty);
             };
-            if !sub.verbs.iter().any(|verb| *verb == info.verb) {
+            if !sub.verbs.contains(&info.verb) {
                 return status_response(&ApiError::method_not_allowed(), pretty);
             }
         } else if !resource_info.supports(&info.verb) {
@@ -217,7 +228,12 @@ pub(crate) fn content_type(negotiated: &Negotiated) -> String {
 }
 
 /// One row of a table for an object.
-pub(crate) fn table_row(scope: &Scope, object: &Object, include: IncludeObject, version: &str) -> TableRow {
+pub(crate) fn table_row(
+    scope: &Scope,
+    object: &Object,
+    include: IncludeObject,
+    version: &str,
+) -> TableRow {
     let now = jiff::Timestamp::now();
     let cells = scope.resource.store.strategy().table_row(object, now);
     let embedded = match include {
@@ -232,7 +248,13 @@ pub(crate) fn table_row(scope: &Scope, object: &Object, include: IncludeObject, 
 }
 
 /// A table of objects.
-pub(crate) fn table(scope: &Scope, objects: &[Object], list_meta: ListMeta, include: IncludeObject, version: &str) -> Table {
+pub(crate) fn table(
+    scope: &Scope,
+    objects: &[Object],
+    list_meta: ListMeta,
+    include: IncludeObject,
+    version: &str,
+) -> Table {
     Table {
         kind: "Table",
         api_version: format!("meta.k8s.io/{version}"),
@@ -261,17 +283,31 @@ pub(crate) fn object_response(
     let content_type = content_type(negotiated);
     let mut response = match &negotiated.target {
         Target::Table { version } => {
-            let table = table(scope, std::slice::from_ref(object), ListMeta {
-                resource_version: object.metadata.resource_version.clone(),
-                ..Default::default()
-            }, include, version);
+            let table = table(
+                scope,
+                std::slice::from_ref(object),
+                ListMeta {
+                    resource_version: object.metadata.resource_version.clone(),
+                    ..Default::default()
+                },
+                include,
+                version,
+            );
             responses::value_response(code, &table, negotiated.format, &content_type, scope.pretty)
         }
         Target::PartialObjectMetadata { version } => {
             let partial = partial_object_metadata(version, &object.metadata);
-            responses::value_response(code, &partial, negotiated.format, &content_type, scope.pretty)
+            responses::value_response(
+                code,
+                &partial,
+                negotiated.format,
+                &content_type,
+                scope.pretty,
+            )
         }
-        _ => responses::value_response(code, object, negotiated.format, &content_type, scope.pretty),
+        _ => {
+            responses::value_response(code, object, negotiated.format, &content_type, scope.pretty)
+        }
     };
     add_warnings(&mut response, warnings);
     response
@@ -280,7 +316,10 @@ pub(crate) fn object_response(
 /// Add `Warning: 299 - "..."` headers.
 pub(crate) fn add_warnings(response: &mut Response, warnings: &[String]) {
     for warning in warnings {
-        let text = format!("299 - {}", ironplane_apimachinery::status::go_quote(warning));
+        let text = format!(
+            "299 - {}",
+            ironplane_apimachinery::status::go_quote(warning)
+        );
         if let Ok(value) = http::HeaderValue::from_str(&text) {
             response.headers_mut().append("warning", value);
         }

@@ -4,9 +4,9 @@
 use ironplane_apimachinery::field::{self, Error, ErrorList, Path};
 use ironplane_apimachinery::table::IncludeObject;
 use ironplane_apimachinery::{ApiError, GroupKind, fields, labels};
+use ironplane_registry::Strategy;
 use ironplane_registry::predicate::SelectionPredicate;
 use ironplane_registry::store::{Preconditions, VersionMatch, invalid};
-use ironplane_registry::Strategy;
 use serde_json::Value;
 
 use crate::request_info::query_values;
@@ -36,14 +36,12 @@ impl<'a> Query<'a> {
     pub fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
         match self.get(name) {
             None => Ok(None),
-            Some(value) => parse_bool(&value)
-                .map(Some)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "strconv.ParseBool: parsing {}: invalid syntax",
-                        ironplane_apimachinery::status::go_quote(&value)
-                    ))
-                }),
+            Some(value) => parse_bool(&value).map(Some).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "strconv.ParseBool: parsing {}: invalid syntax",
+                    ironplane_apimachinery::status::go_quote(&value)
+                ))
+            }),
         }
     }
 
@@ -95,7 +93,11 @@ pub struct ListParams {
 
 impl ListParams {
     /// Parse and validate list or watch parameters for a kind.
-    pub fn parse(query: &Query<'_>, strategy: &dyn Strategy, watch: bool) -> Result<Self, ApiError> {
+    pub fn parse(
+        query: &Query<'_>,
+        strategy: &dyn Strategy,
+        watch: bool,
+    ) -> Result<Self, ApiError> {
         let label_selector = query.get("labelSelector").unwrap_or_default();
         let labels = labels::Selector::parse(&label_selector)
             .map_err(|err| ApiError::bad_request(err.to_string()))?;
@@ -103,14 +105,15 @@ impl ListParams {
         let fields = fields::Selector::parse(&field_selector)
             .map_err(|err| ApiError::bad_request(err.to_string()))?;
         let supported = strategy.supported_fields();
-        let fields = fields
-            .transform(|field, value| {
-                if supported.contains(&field) {
-                    Ok((field.to_owned(), value.to_owned()))
-                } else {
-                    Err(ApiError::bad_request(format!("field label not supported: {field}")))
-                }
-            })?;
+        let fields = fields.transform(|field, value| {
+            if supported.contains(&field) {
+                Ok((field.to_owned(), value.to_owned()))
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "field label not supported: {field}"
+                )))
+            }
+        })?;
         let limit = match query.integer("limit")? {
             Some(limit) if limit > 0 => Some(limit as usize),
             _ => None,
@@ -138,7 +141,11 @@ impl ListParams {
         let version_match = query.get("resourceVersionMatch").filter(|m| !m.is_empty());
         let errors = params.validate(version_match.as_deref(), watch);
         if !errors.is_empty() {
-            return Err(invalid(&GroupKind::new("meta.k8s.io", "ListOptions"), "", &errors));
+            return Err(invalid(
+                &GroupKind::new("meta.k8s.io", "ListOptions"),
+                "",
+                &errors,
+            ));
         }
         Ok(ListParams {
             version_match: match version_match.as_deref() {
@@ -167,30 +174,49 @@ impl ListParams {
                     ));
                 }
                 if version_match != "NotOlderThan" {
-                    errors.push(Error::not_supported(&match_path, version_match, &["NotOlderThan"]));
+                    errors.push(Error::not_supported(
+                        &match_path,
+                        version_match,
+                        &["NotOlderThan"],
+                    ));
                 }
                 if self.continue_token.is_some() {
-                    errors.push(forbidden("resourceVersionMatch is forbidden when continue is provided"));
+                    errors.push(forbidden(
+                        "resourceVersionMatch is forbidden when continue is provided",
+                    ));
                 }
             }
             return errors;
         }
         if let Some(version_match) = version_match {
             if self.resource_version.is_none() {
-                errors.push(forbidden("resourceVersionMatch is forbidden unless resourceVersion is provided"));
+                errors.push(forbidden(
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
             }
             if self.continue_token.is_some() {
-                errors.push(forbidden("resourceVersionMatch is forbidden when continue is provided"));
+                errors.push(forbidden(
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
             }
             if version_match != "Exact" && version_match != "NotOlderThan" {
-                errors.push(Error::not_supported(&match_path, version_match, &["Exact", "NotOlderThan", ""]));
+                errors.push(Error::not_supported(
+                    &match_path,
+                    version_match,
+                    &["Exact", "NotOlderThan", ""],
+                ));
             }
             if version_match == "Exact" && self.resource_version.as_deref() == Some("0") {
-                errors.push(forbidden("resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""));
+                errors.push(forbidden(
+                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ));
             }
         }
         if self.send_initial_events.is_some() {
-            errors.push(Error::forbidden(&Path::new("sendInitialEvents"), "sendInitialEvents is forbidden for list"));
+            errors.push(Error::forbidden(
+                &Path::new("sendInitialEvents"),
+                "sendInitialEvents is forbidden for list",
+            ));
         }
         errors
     }
@@ -237,10 +263,10 @@ impl WriteParams {
             }
         };
         let field_manager = query.get("fieldManager");
-        if let Some(manager) = &field_manager {
-            if manager.chars().count() > 128 {
-                errors.push(Error::too_long(&Path::new("fieldManager"), 128));
-            }
+        if let Some(manager) = &field_manager
+            && manager.chars().count() > 128
+        {
+            errors.push(Error::too_long(&Path::new("fieldManager"), 128));
         }
         if !errors.is_empty() {
             return Err(invalid(&GroupKind::new("meta.k8s.io", kind), "", &errors));
@@ -257,7 +283,11 @@ fn dry_run(query: &Query<'_>, errors: &mut ErrorList) -> bool {
     let values = query.all("dryRun");
     for value in &values {
         if value != "All" {
-            errors.push(Error::not_supported(&Path::new("dryRun"), value.as_str(), &["All"]));
+            errors.push(Error::not_supported(
+                &Path::new("dryRun"),
+                value.as_str(),
+                &["All"],
+            ));
         }
     }
     !values.is_empty()
@@ -286,22 +316,27 @@ impl DeleteParams {
             let value: Value = ironplane_apimachinery::codec::parse_json(body)
                 .or_else(|_| ironplane_apimachinery::codec::parse_yaml(body))
                 .map_err(|err| ApiError::bad_request(err.to_string()))?;
-            if let Some(kind) = value.get("kind").and_then(Value::as_str) {
-                if kind != "DeleteOptions" {
-                    return Err(ApiError::bad_request(format!(
-                        "{kind} in version {} cannot be handled as a DeleteOptions: converting to DeleteOptions: unknown conversion",
-                        ironplane_apimachinery::status::go_quote(
-                            value.get("apiVersion").and_then(Value::as_str).unwrap_or_default()
-                        )
-                    )));
-                }
+            if let Some(kind) = value.get("kind").and_then(Value::as_str)
+                && kind != "DeleteOptions"
+            {
+                return Err(ApiError::bad_request(format!(
+                    "{kind} in version {} cannot be handled as a DeleteOptions: converting to DeleteOptions: unknown conversion",
+                    ironplane_apimachinery::status::go_quote(
+                        value
+                            .get("apiVersion")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                    )
+                )));
             }
             params.grace_period_seconds = value.get("gracePeriodSeconds").and_then(Value::as_i64);
             params.propagation_policy = value
                 .get("propagationPolicy")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            if value.get("orphanDependents").and_then(Value::as_bool) == Some(true) && params.propagation_policy.is_none() {
+            if value.get("orphanDependents").and_then(Value::as_bool) == Some(true)
+                && params.propagation_policy.is_none()
+            {
                 params.propagation_policy = Some("Orphan".into());
             }
             if let Some(pre) = value.get("preconditions") {
@@ -335,17 +370,21 @@ impl DeleteParams {
         if let Some(policy) = query.get("propagationPolicy") {
             params.propagation_policy = Some(policy);
         }
-        if let Some(policy) = &params.propagation_policy {
-            if !matches!(policy.as_str(), "Orphan" | "Background" | "Foreground") {
-                errors.push(Error::not_supported(
-                    &Path::new("propagationPolicy"),
-                    policy.as_str(),
-                    &["Foreground", "Background", "Orphan", "nil"],
-                ));
-            }
+        if let Some(policy) = &params.propagation_policy
+            && !matches!(policy.as_str(), "Orphan" | "Background" | "Foreground")
+        {
+            errors.push(Error::not_supported(
+                &Path::new("propagationPolicy"),
+                policy.as_str(),
+                &["Foreground", "Background", "Orphan", "nil"],
+            ));
         }
         if !errors.is_empty() {
-            return Err(invalid(&GroupKind::new("meta.k8s.io", "DeleteOptions"), "", &errors));
+            return Err(invalid(
+                &GroupKind::new("meta.k8s.io", "DeleteOptions"),
+                "",
+                &errors,
+            ));
         }
         Ok(params)
     }
@@ -356,6 +395,10 @@ pub fn check(kind: &str, errors: &[field::Error]) -> Result<(), ApiError> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(invalid(&GroupKind::new("meta.k8s.io", kind), "", &errors.to_vec()))
+        Err(invalid(
+            &GroupKind::new("meta.k8s.io", kind),
+            "",
+            &errors.to_vec(),
+        ))
     }
 }

@@ -23,9 +23,19 @@ pub(crate) async fn get(scope: &Scope) -> Result<Response, ApiError> {
     let object = scope
         .resource
         .store
-        .get(scope.namespace.as_deref(), &scope.info.name, resource_version.as_deref())
+        .get(
+            scope.namespace.as_deref(),
+            &scope.info.name,
+            resource_version.as_deref(),
+        )
         .await?;
-    Ok(object_response(scope, StatusCode::OK, &object, &negotiated, &[]))
+    Ok(object_response(
+        scope,
+        StatusCode::OK,
+        &object,
+        &negotiated,
+        &[],
+    ))
 }
 
 /// GET of a collection.
@@ -55,7 +65,13 @@ pub(crate) async fn list(scope: &Scope) -> Result<Response, ApiError> {
         Target::Table { version } => {
             let objects = decode_all(&result.items)?;
             let table = table(scope, &objects, list_meta, params.include_object, version);
-            Ok(responses::value_response(StatusCode::OK, &table, negotiated.format, &content_type, scope.pretty))
+            Ok(responses::value_response(
+                StatusCode::OK,
+                &table,
+                negotiated.format,
+                &content_type,
+                scope.pretty,
+            ))
         }
         Target::PartialObjectMetadataList { version } => {
             let objects = decode_all(&result.items)?;
@@ -69,7 +85,13 @@ pub(crate) async fn list(scope: &Scope) -> Result<Response, ApiError> {
                 "metadata": list_meta,
                 "items": items,
             });
-            Ok(responses::value_response(StatusCode::OK, &list, negotiated.format, &content_type, scope.pretty))
+            Ok(responses::value_response(
+                StatusCode::OK,
+                &list,
+                negotiated.format,
+                &content_type,
+                scope.pretty,
+            ))
         }
         _ => {
             let kind = scope.resource.info().list_kind();
@@ -93,17 +115,30 @@ pub(crate) async fn list(scope: &Scope) -> Result<Response, ApiError> {
                 "metadata": list_meta,
                 "items": objects,
             });
-            Ok(responses::value_response(StatusCode::OK, &list, negotiated.format, &content_type, scope.pretty))
+            Ok(responses::value_response(
+                StatusCode::OK,
+                &list,
+                negotiated.format,
+                &content_type,
+                scope.pretty,
+            ))
         }
     }
 }
 
-fn decode_all(items: &[Arc<CachedObject>]) -> Result<Vec<ironplane_apimachinery::Object>, ApiError> {
+fn decode_all(
+    items: &[Arc<CachedObject>],
+) -> Result<Vec<ironplane_apimachinery::Object>, ApiError> {
     items.iter().map(|item| item.decode()).collect()
 }
 
 /// The JSON of a list, produced piece by piece from the cached encodings.
-fn stream_list(kind: &str, api_version: &str, list_meta: &ListMeta, result: ListResult) -> body::Body {
+fn stream_list(
+    kind: &str,
+    api_version: &str,
+    list_meta: &ListMeta,
+    result: ListResult,
+) -> body::Body {
     let mut head = Vec::with_capacity(128);
     head.extend_from_slice(b"{\"kind\":");
     ironplane_apimachinery::codec::write_json(&mut head, kind);
@@ -112,10 +147,16 @@ fn stream_list(kind: &str, api_version: &str, list_meta: &ListMeta, result: List
     head.extend_from_slice(b",\"metadata\":");
     ironplane_apimachinery::codec::write_json(&mut head, list_meta);
     head.extend_from_slice(b",\"items\":[");
-    let items = result.items.into_iter().enumerate().flat_map(|(index, item)| {
-        let separator = (index > 0).then(|| Bytes::from_static(b","));
-        separator.into_iter().chain(std::iter::once(item.json.clone()))
-    });
+    let items = result
+        .items
+        .into_iter()
+        .enumerate()
+        .flat_map(|(index, item)| {
+            let separator = (index > 0).then(|| Bytes::from_static(b","));
+            separator
+                .into_iter()
+                .chain(std::iter::once(item.json.clone()))
+        });
     let pieces = std::iter::once(Bytes::from(head))
         .chain(items)
         .chain(std::iter::once(Bytes::from_static(b"]}")));

@@ -28,7 +28,10 @@ enum Encoding {
     /// The objects themselves (cached frames are reused).
     Object,
     /// One-row tables.
-    Table { version: String, include: IncludeObject },
+    Table {
+        version: String,
+        include: IncludeObject,
+    },
     /// Metadata only.
     Metadata { version: String },
 }
@@ -53,14 +56,22 @@ pub(crate) async fn watch(
 ) -> Result<Response, ApiError> {
     let negotiated = scope.negotiate(false)?;
     if negotiated.format != Format::Json {
-        return Err(ApiError::not_acceptable(&[ironplane_apimachinery::codec::JSON]));
+        return Err(ApiError::not_acceptable(&[
+            ironplane_apimachinery::codec::JSON,
+        ]));
     }
     let strategy = scope.resource.store.strategy().clone();
     let mut params = ListParams::parse(&scope.query(), strategy.as_ref(), true)?;
     if !scope.info.name.is_empty() && scope.info.parts.len() >= 2 {
         // A watch of one named object: upstream turns the name into a field selector.
-        let by_name = ironplane_apimachinery::fields::Selector::one_term_equal("metadata.name", &scope.info.name);
-        params.predicate.fields = ironplane_apimachinery::fields::Selector::and(&[params.predicate.fields.clone(), by_name]);
+        let by_name = ironplane_apimachinery::fields::Selector::one_term_equal(
+            "metadata.name",
+            &scope.info.name,
+        );
+        params.predicate.fields = ironplane_apimachinery::fields::Selector::and(&[
+            params.predicate.fields.clone(),
+            by_name,
+        ]);
     }
     let send_initial = params.send_initial_events == Some(true);
     let (start, consistent) = match params.resource_version.as_deref() {
@@ -115,7 +126,12 @@ pub(crate) async fn watch(
     let started = scope
         .resource
         .store
-        .watch(scope.namespace.as_deref(), params.predicate, start, consistent)
+        .watch(
+            scope.namespace.as_deref(),
+            params.predicate,
+            start,
+            consistent,
+        )
         .await;
     match started {
         Ok(watcher) => {
@@ -123,17 +139,25 @@ pub(crate) async fn watch(
         }
         Err(err) if matches!(err.code(), 410 | 504) => {
             // Upstream's cache answers these inside an established watch, as an ERROR event.
-            let frame = encode_event(EventType::Error, &ironplane_apimachinery::codec::to_json(err.status.as_ref()));
+            let frame = encode_event(
+                EventType::Error,
+                &ironplane_apimachinery::codec::to_json(err.status.as_ref()),
+            );
             let _ = sender.try_send(Bytes::from(frame));
             drop(sender);
         }
         Err(err) => return Err(err),
     }
-    let mut response = responses::response(StatusCode::OK, &content_type(&negotiated), body::channel(receiver));
+    let mut response = responses::response(
+        StatusCode::OK,
+        &content_type(&negotiated),
+        body::channel(receiver),
+    );
     response.headers_mut().remove(http::header::CACHE_CONTROL);
-    response
-        .headers_mut()
-        .insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-cache, private"));
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache, private"),
+    );
     Ok(response)
 }
 
@@ -158,10 +182,10 @@ async fn run(
     }
     for event in std::mem::take(&mut watcher.backlog) {
         last_revision = event.revision;
-        if let Some(frame) = encode_change(&context, &event) {
-            if !send(&sender, frame).await {
-                return;
-            }
+        if let Some(frame) = encode_change(&context, &event)
+            && !send(&sender, frame).await
+        {
+            return;
         }
     }
     let cache = context.scope_strategy.store.cache().clone();
@@ -174,11 +198,10 @@ async fn run(
             event = watcher.events.recv() => {
                 let Some(event) = event else { return };
                 last_revision = event.revision;
-                if let Some(frame) = encode_change(&context, &event) {
-                    if !send(&sender, frame).await {
+                if let Some(frame) = encode_change(&context, &event)
+                    && !send(&sender, frame).await {
                         return;
                     }
-                }
             }
             _ = ticker.tick(), if context.bookmarks => {
                 // Every event up to the cache's revision has reached our queue once the revision is
@@ -240,7 +263,10 @@ fn encode_object(context: &WatchContext, event_type: EventType, object: &CachedO
             Err(err) => ironplane_apimachinery::codec::to_json(err.status.as_ref()),
         },
         Encoding::Metadata { version } => match object.decode() {
-            Ok(decoded) => ironplane_apimachinery::codec::to_json(&partial_object_metadata(version, &decoded.metadata)),
+            Ok(decoded) => ironplane_apimachinery::codec::to_json(&partial_object_metadata(
+                version,
+                &decoded.metadata,
+            )),
             Err(err) => ironplane_apimachinery::codec::to_json(err.status.as_ref()),
         },
     };
@@ -295,19 +321,21 @@ fn bookmark(context: &WatchContext, revision: i64, initial_end: bool) -> Bytes {
     };
     let json = match &context.encoding {
         Encoding::Object => object.to_json(),
-        Encoding::Table { version, .. } => ironplane_apimachinery::codec::to_json(&ironplane_apimachinery::table::Table {
-            kind: "Table",
-            api_version: format!("meta.k8s.io/{version}"),
-            metadata: ListMeta {
-                resource_version: revision.to_string(),
-                ..Default::default()
-            },
-            column_definitions: Vec::new(),
-            rows: Vec::new(),
-        }),
-        Encoding::Metadata { version } => {
-            ironplane_apimachinery::codec::to_json(&partial_object_metadata(version, &object.metadata))
+        Encoding::Table { version, .. } => {
+            ironplane_apimachinery::codec::to_json(&ironplane_apimachinery::table::Table {
+                kind: "Table",
+                api_version: format!("meta.k8s.io/{version}"),
+                metadata: ListMeta {
+                    resource_version: revision.to_string(),
+                    ..Default::default()
+                },
+                column_definitions: Vec::new(),
+                rows: Vec::new(),
+            })
         }
+        Encoding::Metadata { version } => ironplane_apimachinery::codec::to_json(
+            &partial_object_metadata(version, &object.metadata),
+        ),
     };
     Bytes::from(encode_event(EventType::Bookmark, &json))
 }

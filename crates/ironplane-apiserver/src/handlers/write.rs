@@ -33,13 +33,26 @@ pub(crate) async fn create(
     let mut object = decoded.object;
     wipe_system_fields(&mut object);
     ensure_namespace(&mut object, scope.namespace.as_deref())?;
-    admission.admit_create(scope.resource.info(), &object).await?;
+    admission
+        .admit_create(scope.resource.info(), &object)
+        .await?;
     let created = scope
         .resource
         .store
-        .create(object, &CreateOptions { dry_run: params.dry_run })
+        .create(
+            object,
+            &CreateOptions {
+                dry_run: params.dry_run,
+            },
+        )
         .await?;
-    Ok(object_response(scope, StatusCode::CREATED, &created, &negotiated, &decoded.warnings))
+    Ok(object_response(
+        scope,
+        StatusCode::CREATED,
+        &created,
+        &negotiated,
+        &decoded.warnings,
+    ))
 }
 
 /// What upstream clears from a create body: the server owns these fields.
@@ -113,12 +126,24 @@ pub(crate) async fn update(scope: &Scope, request: Request) -> Result<Response, 
             scope.namespace.as_deref(),
             &scope.info.name,
             sub_strategy,
-            &UpdateOptions { dry_run: params.dry_run },
+            &UpdateOptions {
+                dry_run: params.dry_run,
+            },
             |_current| Ok(desired.clone()),
         )
         .await?;
-    let code = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(object_response(scope, code, &object, &negotiated, &decoded.warnings))
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(object_response(
+        scope,
+        code,
+        &object,
+        &negotiated,
+        &decoded.warnings,
+    ))
 }
 
 /// The patch types the server applies.
@@ -159,19 +184,27 @@ pub(crate) async fn patch(scope: &Scope, request: Request) -> Result<Response, A
             scope.namespace.as_deref(),
             &scope.info.name,
             sub_strategy,
-            &UpdateOptions { dry_run: params.dry_run },
+            &UpdateOptions {
+                dry_run: params.dry_run,
+            },
             |current| {
                 let Some(current) = current else {
-                    return Err(ApiError::not_found(&strategy.info().group_resource(), &name));
+                    return Err(ApiError::not_found(
+                        &strategy.info().group_resource(),
+                        &name,
+                    ));
                 };
                 let document = current.to_value();
                 let patched = match patch_type {
-                    PatchType::Json => crate::patch_shim::apply_json_patch(&document, &body),
-                    PatchType::Merge => crate::patch_shim::apply_merge_patch(&document, &body),
-                    PatchType::Strategic => crate::patch_shim::apply_strategic_merge_patch(&document, &body, schema),
+                    PatchType::Json => ironplane_patch::apply_json_patch(&document, &body),
+                    PatchType::Merge => ironplane_patch::apply_merge_patch(&document, &body),
+                    PatchType::Strategic => {
+                        ironplane_patch::apply_strategic_merge_patch(&document, &body, schema)
+                    }
                 }
                 .map_err(|err| err.to_api_error())?;
-                let decoded = decode_object(patched, &body, strategy.as_ref(), params.field_validation)?;
+                let decoded =
+                    decode_object(patched, &body, strategy.as_ref(), params.field_validation)?;
                 warnings = decoded.warnings;
                 let mut desired = decoded.object;
                 check_name(&desired, &name)?;
@@ -187,7 +220,13 @@ pub(crate) async fn patch(scope: &Scope, request: Request) -> Result<Response, A
             },
         )
         .await?;
-    Ok(object_response(scope, StatusCode::OK, &object, &negotiated, &warnings))
+    Ok(object_response(
+        scope,
+        StatusCode::OK,
+        &object,
+        &negotiated,
+        &warnings,
+    ))
 }
 
 /// Whether a patch body names `metadata.resourceVersion` (then it is a precondition).
@@ -223,10 +262,20 @@ pub(crate) async fn delete(scope: &Scope, request: Request) -> Result<Response, 
         .await?;
     let strategy = scope.resource.store.strategy();
     match result {
-        DeleteResult::Pending(object) => Ok(object_response(scope, StatusCode::OK, &object, &negotiated, &[])),
-        DeleteResult::Deleted(object) if strategy.return_deleted_object() => {
-            Ok(object_response(scope, StatusCode::OK, &object, &negotiated, &[]))
-        }
+        DeleteResult::Pending(object) => Ok(object_response(
+            scope,
+            StatusCode::OK,
+            &object,
+            &negotiated,
+            &[],
+        )),
+        DeleteResult::Deleted(object) if strategy.return_deleted_object() => Ok(object_response(
+            scope,
+            StatusCode::OK,
+            &object,
+            &negotiated,
+            &[],
+        )),
         DeleteResult::Deleted(object) => {
             let info = strategy.info();
             let status = Status {
@@ -242,7 +291,11 @@ pub(crate) async fn delete(scope: &Scope, request: Request) -> Result<Response, 
                 }),
                 ..Default::default()
             };
-            let format = if negotiated.format == Format::Yaml { Format::Yaml } else { Format::Json };
+            let format = if negotiated.format == Format::Yaml {
+                Format::Yaml
+            } else {
+                Format::Json
+            };
             Ok(responses::value_response(
                 StatusCode::OK,
                 &status,
@@ -264,7 +317,10 @@ fn delete_options(params: &DeleteParams) -> DeleteOptions {
 }
 
 /// DELETE of a collection: every selected object; answers with the list of what was deleted.
-pub(crate) async fn delete_collection(scope: &Scope, request: Request) -> Result<Response, ApiError> {
+pub(crate) async fn delete_collection(
+    scope: &Scope,
+    request: Request,
+) -> Result<Response, ApiError> {
     let negotiated = scope.negotiate(true)?;
     let body = read_limited(request.into_body()).await?;
     let params = DeleteParams::parse(&scope.query(), &body)?;
@@ -293,6 +349,16 @@ pub(crate) async fn delete_collection(scope: &Scope, request: Request) -> Result
         "metadata": {},
         "items": items,
     });
-    let format = if negotiated.format == Format::Yaml { Format::Yaml } else { Format::Json };
-    Ok(responses::value_response(StatusCode::OK, &list, format, format.content_type(), scope.pretty))
+    let format = if negotiated.format == Format::Yaml {
+        Format::Yaml
+    } else {
+        Format::Json
+    };
+    Ok(responses::value_response(
+        StatusCode::OK,
+        &list,
+        format,
+        format.content_type(),
+        scope.pretty,
+    ))
 }

@@ -1,7 +1,7 @@
 //! A test server on 127.0.0.1:0 over HTTPS with a fresh embedded store, and a small HTTPS client
 //! that authenticates with an admin client certificate, a bearer token, or not at all.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +15,9 @@ use ironplane_apiserver::authn::TokenAuthenticator;
 use ironplane_apiserver::handlers::HandlerOptions;
 use ironplane_apiserver::{Server, ServerConfig};
 use ironplane_storage_redb::{RedbStore, RedbStoreOptions};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::Value;
 use tokio::net::TcpStream;
@@ -49,7 +51,9 @@ fn mint() -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "test-ca");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "test-ca");
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let serving_key = KeyPair::generate().unwrap();
@@ -58,7 +62,9 @@ fn mint() -> Pki {
     let serving = serving_params.signed_by(&serving_key, &issuer).unwrap();
     let client_key = KeyPair::generate().unwrap();
     let mut client_params = CertificateParams::new(Vec::new()).unwrap();
-    client_params.distinguished_name.push(DnType::CommonName, "admin");
+    client_params
+        .distinguished_name
+        .push(DnType::CommonName, "admin");
     client_params
         .distinguished_name
         .push(DnType::OrganizationName, "system:masters");
@@ -125,11 +131,20 @@ impl TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let pki = mint();
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(RedbStore::open(RedbStoreOptions::new(dir.path().join("store.redb"))).unwrap());
-        let tls = ironplane_apiserver::tls::server_config(&pki.serving_pem, &pki.serving_key, Some(&pki.ca_pem)).unwrap();
+        let store = Arc::new(
+            RedbStore::open(RedbStoreOptions::new(dir.path().join("store.redb"))).unwrap(),
+        );
+        let tls = ironplane_apiserver::tls::server_config(
+            &pki.serving_pem,
+            &pki.serving_key,
+            Some(&pki.ca_pem),
+        )
+        .unwrap();
         let mut config = ServerConfig::new(tls);
         config.secure_port = 0;
-        config.tokens = TokenAuthenticator::parse(&format!("{TOKEN},token-admin,uid-1,\"system:masters\"\n")).unwrap();
+        config.tokens =
+            TokenAuthenticator::parse(&format!("{TOKEN},token-admin,uid-1,\"system:masters\"\n"))
+                .unwrap();
         config.handler_options = HandlerOptions {
             bookmark_interval: Duration::from_millis(200),
             ..Default::default()
@@ -176,9 +191,14 @@ impl TestServer {
         body: impl Into<Bytes>,
     ) -> TestResponse {
         let mut sender = self.connect(credentials).await;
-        let mut builder = Request::builder().method(method).uri(path).header("host", "localhost");
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
         match credentials {
-            Credentials::Token => builder = builder.header("authorization", format!("Bearer {TOKEN}")),
+            Credentials::Token => {
+                builder = builder.header("authorization", format!("Bearer {TOKEN}"))
+            }
             Credentials::BadToken => builder = builder.header("authorization", "Bearer nope"),
             _ => {}
         }
@@ -196,7 +216,10 @@ impl TestServer {
         }
     }
 
-    async fn connect(&self, credentials: Credentials) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    async fn connect(
+        &self,
+        credentials: Credentials,
+    ) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
         let tcp = TcpStream::connect(self.addr).await.unwrap();
         let connector = if credentials == Credentials::Certificate {
             &self.connector
@@ -207,16 +230,25 @@ impl TestServer {
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
             .unwrap();
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
         tokio::spawn(connection);
         sender
     }
 
     /// Open a streaming request (watches): returns the status, headers and a body to read frames
     /// from.
-    pub async fn stream(&self, path: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, hyper::body::Incoming) {
+    pub async fn stream(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, hyper::body::Incoming) {
         let mut sender = self.connect(Credentials::Certificate).await;
-        let mut builder = Request::builder().method(Method::GET).uri(path).header("host", "localhost");
+        let mut builder = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("host", "localhost");
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
@@ -230,7 +262,14 @@ impl TestServer {
 
     /// GET as the admin.
     pub async fn get(&self, path: &str) -> TestResponse {
-        self.send(Credentials::Certificate, Method::GET, path, &[], Bytes::new()).await
+        self.send(
+            Credentials::Certificate,
+            Method::GET,
+            path,
+            &[],
+            Bytes::new(),
+        )
+        .await
     }
 
     /// POST JSON as the admin.
@@ -245,7 +284,14 @@ impl TestServer {
 
     /// DELETE as the admin.
     pub async fn delete(&self, path: &str) -> TestResponse {
-        self.send(Credentials::Certificate, Method::DELETE, path, &[], Bytes::new()).await
+        self.send(
+            Credentials::Certificate,
+            Method::DELETE,
+            path,
+            &[],
+            Bytes::new(),
+        )
+        .await
     }
 
     /// Send JSON as the admin.
@@ -278,7 +324,9 @@ impl TestServer {
             server.shutdown().await;
         }
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.close()).await.unwrap();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .unwrap();
     }
 }
 
@@ -312,7 +360,9 @@ impl FrameReader {
                 let line: Vec<u8> = self.buffer.drain(..=end).collect();
                 return Some(serde_json::from_slice(&line).unwrap());
             }
-            let frame = tokio::time::timeout_at(deadline, self.body.frame()).await.ok()??;
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
+                .await
+                .ok()??;
             if let Ok(data) = frame.unwrap().into_data() {
                 self.buffer.extend_from_slice(&data);
             }

@@ -1,10 +1,10 @@
 //! ConfigMaps: string and binary data under validated keys, at most 1 MiB, optionally immutable.
 
+use ironplane_apimachinery::Object;
 use ironplane_apimachinery::field::{Error, ErrorList, Path};
 use ironplane_apimachinery::schema::{FieldSchema as F, Schema, StructSchema, meta};
 use ironplane_apimachinery::table::{self, TableColumnDefinition};
 use ironplane_apimachinery::validation::is_config_map_key;
-use ironplane_apimachinery::Object;
 use serde_json::Value;
 
 use crate::resource::ResourceInfo;
@@ -54,7 +54,12 @@ pub(crate) fn is_immutable(object: &Object) -> bool {
 }
 
 /// Keys of `field` must be ConfigMap keys; returns the decoded size of the values.
-pub(crate) fn validate_keys(object: &Object, field: &str, base64: bool, errors: &mut ErrorList) -> usize {
+pub(crate) fn validate_keys(
+    object: &Object,
+    field: &str,
+    base64: bool,
+    errors: &mut ErrorList,
+) -> usize {
     let mut size = 0;
     let path = Path::new(field);
     let Some(Value::Object(map)) = object.field(field) else {
@@ -66,7 +71,8 @@ pub(crate) fn validate_keys(object: &Object, field: &str, base64: bool, errors: 
         }
         let text = value.as_str().unwrap_or_default();
         size += if base64 {
-            (text.len() / 4 * 3).saturating_sub(text.bytes().rev().take_while(|b| *b == b'=').count())
+            (text.len() / 4 * 3)
+                .saturating_sub(text.bytes().rev().take_while(|b| *b == b'=').count())
         } else {
             text.len()
         };
@@ -75,7 +81,12 @@ pub(crate) fn validate_keys(object: &Object, field: &str, base64: bool, errors: 
 }
 
 /// Immutable objects refuse changes to `immutable` and to these data fields.
-pub(crate) fn validate_immutable(new: &Object, old: &Object, data_fields: &[&str], errors: &mut ErrorList) {
+pub(crate) fn validate_immutable(
+    new: &Object,
+    old: &Object,
+    data_fields: &[&str],
+    errors: &mut ErrorList,
+) {
     if !is_immutable(old) {
         return;
     }
@@ -138,11 +149,15 @@ impl Strategy for ConfigMapStrategy {
     }
 
     fn table_row(&self, object: &Object, now: jiff::Timestamp) -> Vec<Value> {
-        let count = super::len_of(&object.fields, "data") + super::len_of(&object.fields, "binaryData");
+        let count =
+            super::len_of(&object.fields, "data") + super::len_of(&object.fields, "binaryData");
         vec![
             Value::String(object.metadata.name.clone()),
             Value::from(count),
-            Value::String(table::age(object.metadata.creation_timestamp.as_deref(), now)),
+            Value::String(table::age(
+                object.metadata.creation_timestamp.as_deref(),
+                now,
+            )),
         ]
     }
 }

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use ironplane_apimachinery::Object;
 use ironplane_apimachinery::field::{Error, ErrorList, Path};
 use ironplane_apimachinery::schema::{FieldSchema as F, Schema, StructSchema, meta};
 use ironplane_apimachinery::table::{self, TableColumnDefinition};
 use ironplane_apimachinery::validation::{is_dns1123_subdomain, is_qualified_name};
-use ironplane_apimachinery::Object;
 use serde_json::Value;
 
 use super::OBJECT_REFERENCE;
@@ -20,7 +20,10 @@ pub const EVENT_TTL: Duration = Duration::from_secs(3600);
 static EVENT_SOURCE: StructSchema = StructSchema {
     go_name: "v1.EventSource",
     package: "io.k8s.api.core.v1",
-    fields: &[F::new("component", Schema::String).tag(1), F::new("host", Schema::String).tag(2)],
+    fields: &[
+        F::new("component", Schema::String).tag(1),
+        F::new("host", Schema::String).tag(2),
+    ],
 };
 
 static EVENT_SERIES: StructSchema = StructSchema {
@@ -28,7 +31,9 @@ static EVENT_SERIES: StructSchema = StructSchema {
     package: "io.k8s.api.core.v1",
     fields: &[
         F::new("count", Schema::Int32).tag(1),
-        F::new("lastObservedTime", Schema::MicroTime).always().tag(2),
+        F::new("lastObservedTime", Schema::MicroTime)
+            .always()
+            .tag(2),
     ],
 };
 
@@ -40,19 +45,29 @@ pub static SCHEMA: StructSchema = StructSchema {
         meta::OBJECT_FIELDS[0],
         meta::OBJECT_FIELDS[1],
         meta::OBJECT_FIELDS[2],
-        F::new("involvedObject", Schema::Struct(&OBJECT_REFERENCE)).always().tag(2),
+        F::new("involvedObject", Schema::Struct(&OBJECT_REFERENCE))
+            .always()
+            .tag(2),
         F::new("reason", Schema::String).tag(3),
         F::new("message", Schema::String).tag(4),
-        F::new("source", Schema::Struct(&EVENT_SOURCE)).always().tag(5),
+        F::new("source", Schema::Struct(&EVENT_SOURCE))
+            .always()
+            .tag(5),
         F::new("firstTimestamp", Schema::Time).always().tag(6),
         F::new("lastTimestamp", Schema::Time).always().tag(7),
         F::new("count", Schema::Int32).tag(8),
         F::new("type", Schema::String).tag(9),
         F::new("eventTime", Schema::MicroTime).always().tag(10),
-        F::new("series", Schema::Struct(&EVENT_SERIES)).pointer().tag(11),
+        F::new("series", Schema::Struct(&EVENT_SERIES))
+            .pointer()
+            .tag(11),
         F::new("action", Schema::String).tag(12),
-        F::new("related", Schema::Struct(&OBJECT_REFERENCE)).pointer().tag(13),
-        F::new("reportingComponent", Schema::String).always().tag(14),
+        F::new("related", Schema::Struct(&OBJECT_REFERENCE))
+            .pointer()
+            .tag(13),
+        F::new("reportingComponent", Schema::String)
+            .always()
+            .tag(14),
         F::new("reportingInstance", Schema::String).always().tag(15),
     ],
 };
@@ -71,7 +86,8 @@ impl EventStrategy {
     /// The strategy with upstream's resource names.
     pub fn new() -> Self {
         EventStrategy {
-            info: ResourceInfo::new("", "v1", "events", "event", "Event", true).short_names(&["ev"]),
+            info: ResourceInfo::new("", "v1", "events", "event", "Event", true)
+                .short_names(&["ev"]),
         }
     }
 }
@@ -112,7 +128,13 @@ impl Strategy for EventStrategy {
         let namespace = object.metadata.namespace.as_str();
         let involved_namespace = text(object, &["involvedObject", "namespace"]);
         let involved_path = Path::new("involvedObject").child("namespace");
-        let mismatch = || Error::invalid(&involved_path, involved_namespace, "does not match event.namespace");
+        let mismatch = || {
+            Error::invalid(
+                &involved_path,
+                involved_namespace,
+                "does not match event.namespace",
+            )
+        };
         if !is_set(object, "eventTime") {
             let agrees = if involved_namespace.is_empty() {
                 namespace.is_empty() || namespace == "default"
@@ -123,7 +145,8 @@ impl Strategy for EventStrategy {
                 errors.push(mismatch());
             }
         } else {
-            if involved_namespace.is_empty() && namespace != "default" && namespace != "kube-system" {
+            if involved_namespace.is_empty() && namespace != "default" && namespace != "kube-system"
+            {
                 errors.push(mismatch());
             }
             let controller = text(object, &["reportingComponent"]);
@@ -166,8 +189,13 @@ impl Strategy for EventStrategy {
             TableColumnDefinition::string("Type", "Normal or Warning."),
             TableColumnDefinition::string("Reason", "Why the event happened, in a word."),
             TableColumnDefinition::string("Object", "The object the event is about."),
-            TableColumnDefinition::string("Subobject", "The part of the object the event is about.").wide(),
-            TableColumnDefinition::string("Source", "The component that reported the event.").wide(),
+            TableColumnDefinition::string(
+                "Subobject",
+                "The part of the object the event is about.",
+            )
+            .wide(),
+            TableColumnDefinition::string("Source", "The component that reported the event.")
+                .wide(),
             TableColumnDefinition::string("Message", "What happened, for humans."),
             TableColumnDefinition::string("First Seen", "Time of the first occurrence.").wide(),
             TableColumnDefinition::string("Count", "How many times it happened.").wide(),
@@ -201,8 +229,14 @@ impl Strategy for EventStrategy {
         } else {
             format!("{kind}/{involved_name}")
         };
-        let component = first_non_empty(text(object, &["source", "component"]), text(object, &["reportingComponent"]));
-        let host = first_non_empty(text(object, &["source", "host"]), text(object, &["reportingInstance"]));
+        let component = first_non_empty(
+            text(object, &["source", "component"]),
+            text(object, &["reportingComponent"]),
+        );
+        let host = first_non_empty(
+            text(object, &["source", "host"]),
+            text(object, &["reportingInstance"]),
+        );
         let source = if host.is_empty() {
             component.to_owned()
         } else {
@@ -224,14 +258,23 @@ impl Strategy for EventStrategy {
 
     fn selectable_fields(&self, object: &Object) -> Vec<(&'static str, String)> {
         let mut fields = crate::strategy::default_fields(object, true);
-        let source = first_non_empty(text(object, &["source", "component"]), text(object, &["reportingComponent"]));
+        let source = first_non_empty(
+            text(object, &["source", "component"]),
+            text(object, &["reportingComponent"]),
+        );
         for (name, path) in [
             ("involvedObject.kind", &["involvedObject", "kind"][..]),
             ("involvedObject.namespace", &["involvedObject", "namespace"]),
             ("involvedObject.name", &["involvedObject", "name"]),
             ("involvedObject.uid", &["involvedObject", "uid"]),
-            ("involvedObject.apiVersion", &["involvedObject", "apiVersion"]),
-            ("involvedObject.resourceVersion", &["involvedObject", "resourceVersion"]),
+            (
+                "involvedObject.apiVersion",
+                &["involvedObject", "apiVersion"],
+            ),
+            (
+                "involvedObject.resourceVersion",
+                &["involvedObject", "resourceVersion"],
+            ),
             ("involvedObject.fieldPath", &["involvedObject", "fieldPath"]),
             ("reason", &["reason"]),
             ("reportingComponent", &["reportingComponent"]),

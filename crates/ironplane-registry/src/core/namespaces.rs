@@ -23,7 +23,8 @@ pub const KUBERNETES_FINALIZER: &str = "kubernetes";
 pub const IMMORTAL: [&str; 3] = ["default", "kube-system", "kube-public"];
 
 /// Namespaces created at first start.
-pub const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 static NAMESPACE_CONDITION: StructSchema = StructSchema {
     go_name: "v1.NamespaceCondition",
@@ -40,7 +41,11 @@ static NAMESPACE_CONDITION: StructSchema = StructSchema {
 static NAMESPACE_SPEC: StructSchema = StructSchema {
     go_name: "v1.NamespaceSpec",
     package: "io.k8s.api.core.v1",
-    fields: &[F::new("finalizers", Schema::List(&Schema::String, ListPatch::Replace)).tag(1)],
+    fields: &[F::new(
+        "finalizers",
+        Schema::List(&Schema::String, ListPatch::Replace),
+    )
+    .tag(1)],
 };
 
 static NAMESPACE_STATUS: StructSchema = StructSchema {
@@ -50,8 +55,12 @@ static NAMESPACE_STATUS: StructSchema = StructSchema {
         F::new("phase", Schema::String).tag(1),
         F::new(
             "conditions",
-            Schema::List(&Schema::Struct(&NAMESPACE_CONDITION), ListPatch::MergeByKey("type")),
-        ).tag(2),
+            Schema::List(
+                &Schema::Struct(&NAMESPACE_CONDITION),
+                ListPatch::MergeByKey("type"),
+            ),
+        )
+        .tag(2),
     ],
 };
 
@@ -63,8 +72,12 @@ pub static SCHEMA: StructSchema = StructSchema {
         meta::OBJECT_FIELDS[0],
         meta::OBJECT_FIELDS[1],
         meta::OBJECT_FIELDS[2],
-        F::new("spec", Schema::Struct(&NAMESPACE_SPEC)).always().tag(2),
-        F::new("status", Schema::Struct(&NAMESPACE_STATUS)).always().tag(3),
+        F::new("spec", Schema::Struct(&NAMESPACE_SPEC))
+            .always()
+            .tag(2),
+        F::new("status", Schema::Struct(&NAMESPACE_STATUS))
+            .always()
+            .tag(3),
     ],
 };
 
@@ -105,7 +118,9 @@ impl NamespaceStrategy {
         NamespaceStrategy {
             info: ResourceInfo::new("", "v1", "namespaces", "namespace", "Namespace", false)
                 .short_names(&["ns"])
-                .verbs(&["create", "delete", "get", "list", "patch", "update", "watch"])
+                .verbs(&[
+                    "create", "delete", "get", "list", "patch", "update", "watch",
+                ])
                 .subresource("finalize", &["update"])
                 .subresource("status", &["get", "patch", "update"]),
             part,
@@ -202,7 +217,9 @@ impl Strategy for NamespaceStrategy {
             finalizers.push(KUBERNETES_FINALIZER.into());
         }
         set_spec_finalizers(object, finalizers);
-        object.fields.insert("status".into(), json!({"phase": "Active"}));
+        object
+            .fields
+            .insert("status".into(), json!({"phase": "Active"}));
         object
             .metadata
             .labels
@@ -242,10 +259,18 @@ impl Strategy for NamespaceStrategy {
             let phase = phase(new);
             if new.metadata.deletion_timestamp.is_none() {
                 if phase != "Active" {
-                    errors.push(Error::invalid(&path, phase, "may only be 'Active' if `deletionTimestamp` is empty"));
+                    errors.push(Error::invalid(
+                        &path,
+                        phase,
+                        "may only be 'Active' if `deletionTimestamp` is empty",
+                    ));
                 }
             } else if phase != "Terminating" {
-                errors.push(Error::invalid(&path, phase, "may only be 'Terminating' if `deletionTimestamp` is not empty"));
+                errors.push(Error::invalid(
+                    &path,
+                    phase,
+                    "may only be 'Terminating' if `deletionTimestamp` is not empty",
+                ));
             }
         }
         errors
@@ -293,7 +318,10 @@ impl Strategy for NamespaceStrategy {
         vec![
             Value::String(object.metadata.name.clone()),
             Value::String(phase(object).to_owned()),
-            Value::String(table::age(object.metadata.creation_timestamp.as_deref(), now)),
+            Value::String(table::age(
+                object.metadata.creation_timestamp.as_deref(),
+                now,
+            )),
         ]
     }
 

@@ -2,10 +2,10 @@
 //! checked, at most 1 MiB, optionally immutable.
 
 use base64::Engine as _;
+use ironplane_apimachinery::Object;
 use ironplane_apimachinery::field::{Error, ErrorList, Path};
 use ironplane_apimachinery::schema::{FieldSchema as F, Schema, StructSchema, meta};
 use ironplane_apimachinery::table::{self, TableColumnDefinition};
-use ironplane_apimachinery::Object;
 use serde_json::{Map, Value};
 
 use super::configmaps::{MAX_DATA_BYTES, validate_immutable, validate_keys};
@@ -67,7 +67,9 @@ fn normalize(object: &mut Object) {
             .insert("data".into(), Value::Object(sorted.into_iter().collect()));
     }
     if object.string_at(&["type"]).is_none_or(str::is_empty) {
-        object.fields.insert("type".into(), Value::String("Opaque".into()));
+        object
+            .fields
+            .insert("type".into(), Value::String("Opaque".into()));
     }
     ironplane_apimachinery::schema::reorder(&mut object.fields, &SCHEMA);
 }
@@ -95,7 +97,11 @@ fn validate_json_key(object: &Object, key: &str, errors: &mut ErrorList) -> bool
         value => {
             let bytes = value.unwrap_or_default();
             if let Err(err) = serde_json::from_slice::<Map<String, Value>>(&bytes) {
-                errors.push(Error::invalid(&path, "<secret contents redacted>", &err.to_string()));
+                errors.push(Error::invalid(
+                    &path,
+                    "<secret contents redacted>",
+                    &err.to_string(),
+                ));
             }
             true
         }
@@ -129,20 +135,19 @@ impl Strategy for SecretStrategy {
         let keys = data_keys(object);
         let has = |key: &str| keys.contains(&key);
         match object.string_at(&["type"]).unwrap_or_default() {
-            "kubernetes.io/service-account-token" => {
+            "kubernetes.io/service-account-token"
                 if object
                     .metadata
                     .annotations
                     .get("kubernetes.io/service-account.name")
-                    .is_none_or(String::is_empty)
-                {
-                    errors.push(Error::required(
-                        &Path::new("metadata")
-                            .child("annotations")
-                            .key("kubernetes.io/service-account.name"),
-                        "",
-                    ));
-                }
+                    .is_none_or(String::is_empty) =>
+            {
+                errors.push(Error::required(
+                    &Path::new("metadata")
+                        .child("annotations")
+                        .key("kubernetes.io/service-account.name"),
+                    "",
+                ));
             }
             "kubernetes.io/dockercfg" => {
                 validate_json_key(object, ".dockercfg", &mut errors);
@@ -150,16 +155,14 @@ impl Strategy for SecretStrategy {
             "kubernetes.io/dockerconfigjson" => {
                 validate_json_key(object, ".dockerconfigjson", &mut errors);
             }
-            "kubernetes.io/basic-auth" => {
-                if !has("username") && !has("password") {
-                    errors.push(Error::required(&data.key("username"), ""));
-                    errors.push(Error::required(&data.key("password"), ""));
-                }
+            "kubernetes.io/basic-auth" if !has("username") && !has("password") => {
+                errors.push(Error::required(&data.key("username"), ""));
+                errors.push(Error::required(&data.key("password"), ""));
             }
-            "kubernetes.io/ssh-auth" => {
-                if data_value(object, "ssh-privatekey").is_none_or(|value| value.is_empty()) {
-                    errors.push(Error::required(&data.key("ssh-privatekey"), ""));
-                }
+            "kubernetes.io/ssh-auth"
+                if data_value(object, "ssh-privatekey").is_none_or(|value| value.is_empty()) =>
+            {
+                errors.push(Error::required(&data.key("ssh-privatekey"), ""));
             }
             "kubernetes.io/tls" => {
                 if !has("tls.crt") {
@@ -178,7 +181,11 @@ impl Strategy for SecretStrategy {
         let mut errors = Vec::new();
         let new_type = new.string_at(&["type"]).unwrap_or_default();
         if new_type != old.string_at(&["type"]).unwrap_or_default() {
-            errors.push(Error::invalid(&Path::new("type"), new_type, "field is immutable"));
+            errors.push(Error::invalid(
+                &Path::new("type"),
+                new_type,
+                "field is immutable",
+            ));
         }
         validate_immutable(new, old, &["data"], &mut errors);
         errors.extend(self.validate(new));
@@ -199,13 +206,19 @@ impl Strategy for SecretStrategy {
             Value::String(object.metadata.name.clone()),
             Value::String(object.string_at(&["type"]).unwrap_or_default().to_owned()),
             Value::from(super::len_of(&object.fields, "data")),
-            Value::String(table::age(object.metadata.creation_timestamp.as_deref(), now)),
+            Value::String(table::age(
+                object.metadata.creation_timestamp.as_deref(),
+                now,
+            )),
         ]
     }
 
     fn selectable_fields(&self, object: &Object) -> Vec<(&'static str, String)> {
         let mut fields = crate::strategy::default_fields(object, true);
-        fields.push(("type", object.string_at(&["type"]).unwrap_or_default().to_owned()));
+        fields.push((
+            "type",
+            object.string_at(&["type"]).unwrap_or_default().to_owned(),
+        ));
         fields
     }
 

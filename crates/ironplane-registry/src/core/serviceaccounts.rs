@@ -1,8 +1,8 @@
 //! ServiceAccounts: identities for processes, with their secrets and image pull secrets.
 
+use ironplane_apimachinery::Object;
 use ironplane_apimachinery::schema::{FieldSchema as F, ListPatch, Schema, StructSchema, meta};
 use ironplane_apimachinery::table::{self, TableColumnDefinition};
-use ironplane_apimachinery::Object;
 use serde_json::Value;
 
 use super::{LOCAL_OBJECT_REFERENCE, OBJECT_REFERENCE};
@@ -19,13 +19,20 @@ pub static SCHEMA: StructSchema = StructSchema {
         meta::OBJECT_FIELDS[2],
         F::new(
             "secrets",
-            Schema::List(&Schema::Struct(&OBJECT_REFERENCE), ListPatch::MergeByKey("name")),
-        ).tag(2),
+            Schema::List(
+                &Schema::Struct(&OBJECT_REFERENCE),
+                ListPatch::MergeByKey("name"),
+            ),
+        )
+        .tag(2),
         F::new(
             "imagePullSecrets",
             Schema::List(&Schema::Struct(&LOCAL_OBJECT_REFERENCE), ListPatch::Replace),
-        ).tag(3),
-        F::new("automountServiceAccountToken", Schema::Bool).pointer().tag(4),
+        )
+        .tag(3),
+        F::new("automountServiceAccountToken", Schema::Bool)
+            .pointer()
+            .tag(4),
     ],
 };
 
@@ -69,7 +76,10 @@ impl Strategy for ServiceAccountStrategy {
     fn table_columns(&self) -> Vec<TableColumnDefinition> {
         vec![
             TableColumnDefinition::name_column(),
-            TableColumnDefinition::string("Secrets", "Number of secrets the service account may use."),
+            TableColumnDefinition::string(
+                "Secrets",
+                "Number of secrets the service account may use.",
+            ),
             TableColumnDefinition::age_column(),
         ]
     }
@@ -78,7 +88,10 @@ impl Strategy for ServiceAccountStrategy {
         vec![
             Value::String(object.metadata.name.clone()),
             Value::from(super::len_of(&object.fields, "secrets")),
-            Value::String(table::age(object.metadata.creation_timestamp.as_deref(), now)),
+            Value::String(table::age(
+                object.metadata.creation_timestamp.as_deref(),
+                now,
+            )),
         ]
     }
 }
