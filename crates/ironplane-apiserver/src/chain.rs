@@ -167,7 +167,13 @@ impl ChainLink for CoreServer {
             if let Some(response) = self.health.serve(&path, request.uri().query()).await {
                 return Handled::Served(response);
             }
-            if let Some(response) = crate::openapi::OpenApi::new(&self.registry).serve(&path) {
+            let accept = request
+                .headers()
+                .get(http::header::ACCEPT)
+                .and_then(|value| value.to_str().ok());
+            if let Some(response) =
+                crate::openapi::OpenApi::new(&self.registry).serve(&path, accept)
+            {
                 return Handled::Served(response);
             }
             let header = |name| {

@@ -42,8 +42,12 @@ impl<'a> OpenApi<'a> {
         out
     }
 
-    /// Serve `/openapi/v3` and `/openapi/v3/{group version}`; `None` for other paths.
-    pub fn serve(&self, path: &str) -> Option<Response> {
+    /// Serve `/openapi/v2` (JSON, or gnostic protobuf when asked), `/openapi/v3` and
+    /// `/openapi/v3/{group version}`; `None` for other paths.
+    pub fn serve(&self, path: &str, accept: Option<&str>) -> Option<Response> {
+        if path == "/openapi/v2" || path == "/openapi/v2/" {
+            return Some(self.serve_v2(accept));
+        }
         let rest = path.strip_prefix("/openapi/v3")?;
         let rest = rest.trim_matches('/');
         if rest.is_empty() {
@@ -116,6 +120,174 @@ impl<'a> OpenApi<'a> {
             "components": {"schemas": schemas},
         })
     }
+}
+
+impl OpenApi<'_> {
+    /// The paths of every group version, for OpenAPI v2.
+    fn v2_paths(&self) -> Map<String, Value> {
+        let mut all = Map::new();
+        for (group, version) in self.group_versions().into_values() {
+            if let Some(Value::Object(paths)) = self.document(&group, &version).get("paths") {
+                for (path, item) in paths {
+                    all.insert(path.clone(), item.clone());
+                }
+            }
+        }
+        all
+    }
+
+    fn serve_v2(&self, accept: Option<&str>) -> Response {
+        let paths = self.v2_paths();
+        let wants_protobuf = accept
+            .is_some_and(|accept| accept.contains("application/com.github.proto-openapi.spec.v2"));
+        if wants_protobuf {
+            let bytes = v2_protobuf(&paths);
+            let mut response = responses::response(
+                StatusCode::OK,
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                body::full(bytes),
+            );
+            response
+                .headers_mut()
+                .insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+            return response;
+        }
+        let document = json!({
+            "swagger": "2.0",
+            "info": {"title": "Kubernetes", "version": crate::chain::VersionInfo::current().git_version},
+            "paths": paths,
+        });
+        responses::response(
+            StatusCode::OK,
+            codec::JSON,
+            body::full(codec::to_json(&document)),
+        )
+    }
+}
+
+/// The gnostic `openapi_v2.Document` protobuf of the paths: operations with their query
+/// parameters and vendor extensions, which is what kubectl reads from it (whether PATCH of a kind
+/// takes `fieldValidation`). Definitions are not included.
+fn v2_protobuf(paths: &Map<String, Value>) -> Vec<u8> {
+    let mut info = Vec::new();
+    proto_string(&mut info, 1, "Kubernetes");
+    proto_string(
+        &mut info,
+        2,
+        &crate::chain::VersionInfo::current().git_version,
+    );
+    let mut paths_message = Vec::new();
+    for (path, item) in paths {
+        let mut path_item = Vec::new();
+        for (method, number) in [
+            ("get", 2),
+            ("put", 3),
+            ("post", 4),
+            ("delete", 5),
+            ("patch", 8),
+        ] {
+            if let Some(operation) = item.get(method) {
+                proto_message(&mut path_item, number, &v2_operation(operation));
+            }
+        }
+        let mut named = Vec::new();
+        proto_string(&mut named, 1, path);
+        proto_message(&mut named, 2, &path_item);
+        proto_message(&mut paths_message, 2, &named);
+    }
+    let mut document = Vec::new();
+    proto_string(&mut document, 1, "2.0");
+    proto_message(&mut document, 2, &info);
+    proto_message(&mut document, 8, &paths_message);
+    document
+}
+
+fn v2_operation(operation: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(id) = operation.get("operationId").and_then(Value::as_str) {
+        proto_string(&mut out, 5, id);
+    }
+    for parameter in operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = parameter
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let kind = parameter
+            .get("schema")
+            .and_then(|schema| schema.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("string");
+        let mut query = Vec::new();
+        proto_string(&mut query, 2, "query");
+        proto_string(&mut query, 4, name);
+        proto_string(&mut query, 6, kind);
+        let mut non_body = Vec::new();
+        proto_message(&mut non_body, 3, &query);
+        let mut parameter_message = Vec::new();
+        proto_message(&mut parameter_message, 2, &non_body);
+        let mut item = Vec::new();
+        proto_message(&mut item, 1, &parameter_message);
+        proto_message(&mut out, 8, &item);
+    }
+    if let Some(gvk) = operation.get("x-kubernetes-group-version-kind") {
+        let yaml = format!(
+            "group: {}\nkind: {}\nversion: {}\n",
+            yaml_scalar(gvk.get("group")),
+            yaml_scalar(gvk.get("kind")),
+            yaml_scalar(gvk.get("version"))
+        );
+        out.extend(named_any("x-kubernetes-group-version-kind", &yaml));
+    }
+    if let Some(action) = operation.get("x-kubernetes-action").and_then(Value::as_str) {
+        out.extend(named_any("x-kubernetes-action", &format!("{action}\n")));
+    }
+    out
+}
+
+/// A `NamedAny` vendor extension (Operation field 13) with a YAML value.
+fn named_any(name: &str, yaml: &str) -> Vec<u8> {
+    let mut any = Vec::new();
+    proto_string(&mut any, 2, yaml);
+    let mut named = Vec::new();
+    proto_string(&mut named, 1, name);
+    proto_message(&mut named, 2, &any);
+    let mut out = Vec::new();
+    proto_message(&mut out, 13, &named);
+    out
+}
+
+fn yaml_scalar(value: Option<&Value>) -> String {
+    match value.and_then(Value::as_str) {
+        Some("") | None => "\"\"".into(),
+        Some(text) => text.to_owned(),
+    }
+}
+
+fn proto_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn proto_bytes(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
+    proto_varint(out, (u64::from(number) << 3) | 2);
+    proto_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn proto_string(out: &mut Vec<u8>, number: u32, text: &str) {
+    proto_bytes(out, number, text.as_bytes());
+}
+
+fn proto_message(out: &mut Vec<u8>, number: u32, message: &[u8]) {
+    proto_bytes(out, number, message);
 }
 
 fn hash(bytes: &[u8]) -> String {

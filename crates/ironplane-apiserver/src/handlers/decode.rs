@@ -106,11 +106,53 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
+/// Where a decoded object came from, which decides how upstream words decode failures.
+#[derive(Clone, Copy, Debug)]
+pub enum Origin<'a> {
+    /// A create or update body, as sent.
+    Body(&'a [u8]),
+    /// The result of applying a patch (its JSON), for PATCH.
+    Patched,
+}
+
+/// The error upstream gives when a body cannot be decoded into the URL's kind.
+fn body_decode_error(
+    kind: &str,
+    body_kind: &str,
+    body_version: &str,
+    body: &[u8],
+    why: &str,
+) -> ApiError {
+    if body_kind.is_empty() {
+        ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type {kind}): {why} ({})",
+            summarize(body)
+        ))
+    } else {
+        ApiError::bad_request(format!(
+            "{body_kind} in version {} cannot be handled as a {kind}: {why}",
+            go_quote(body_version)
+        ))
+    }
+}
+
+/// The error upstream gives when a patched object cannot be decoded: a 422 on the field `patch`
+/// with no kind and no name.
+fn patch_decode_error(patched: &Value, why: &str) -> ApiError {
+    let text = String::from_utf8_lossy(&codec::to_json(patched)).into_owned();
+    let errors = vec![ironplane_apimachinery::field::Error::invalid(
+        &ironplane_apimachinery::field::Path::new("patch"),
+        text.as_str(),
+        why,
+    )];
+    ironplane_registry::store::invalid(&ironplane_apimachinery::GroupKind::new("", ""), "", &errors)
+}
+
 /// Check a parsed body's type meta against the kind served at the URL, then decode it against
 /// the kind's schema.
 pub fn decode_object(
     value: Value,
-    body: &[u8],
+    origin: Origin<'_>,
     strategy: &dyn Strategy,
     validation: FieldValidation,
 ) -> Result<DecodedBody, ApiError> {
@@ -138,28 +180,29 @@ pub fn decode_object(
         } else {
             body_version.version.clone()
         };
-        return Err(ApiError::bad_request(format!(
-            "{kind} in version {} cannot be handled as a {}: converting ({source_package}.{kind}) to (core.{}): unknown conversion",
-            go_quote(&body_version.version),
-            info.kind,
+        let why = format!(
+            "converting ({source_package}.{kind}) to (core.{}): unknown conversion",
             info.kind
-        )));
+        );
+        return Err(match origin {
+            Origin::Body(body) => {
+                body_decode_error(&info.kind, &kind, &body_version.version, body, &why)
+            }
+            Origin::Patched => patch_decode_error(&value, &why),
+        });
     }
-    let decoded = schema::decode(value, strategy.schema()).map_err(|err| {
-        if kind.is_empty() {
-            ApiError::bad_request(format!(
-                "the object provided is unrecognized (must be of type {}): {err} ({})",
-                info.kind,
-                summarize(body)
-            ))
-        } else {
-            ApiError::bad_request(format!(
-                "{kind} in version {} cannot be handled as a {}: {err}",
-                go_quote(&body_version.version),
-                info.kind
-            ))
+    let original = match origin {
+        Origin::Patched => Some(value.clone()),
+        Origin::Body(_) => None,
+    };
+    let fail = |why: &str| match (origin, &original) {
+        (Origin::Body(body), _) => {
+            body_decode_error(&info.kind, &kind, &body_version.version, body, why)
         }
-    })?;
+        (Origin::Patched, Some(patched)) => patch_decode_error(patched, why),
+        (Origin::Patched, None) => ApiError::bad_request(why.to_owned()),
+    };
+    let decoded = schema::decode(value, strategy.schema()).map_err(|err| fail(&err))?;
     if body_version != expected {
         return Err(ApiError::bad_request(format!(
             "the API version in the data ({body_version}) does not match the expected API version ({expected})"
@@ -174,7 +217,7 @@ pub fn decode_object(
             .collect();
         match validation {
             FieldValidation::Strict => {
-                return Err(ApiError::bad_request(format!(
+                return Err(fail(&format!(
                     "strict decoding error: {}",
                     messages.join(", ")
                 )));

@@ -10,7 +10,7 @@ use ironplane_registry::store::{
 };
 use serde_json::Value;
 
-use super::decode::{body_format, decode_object, parse_value};
+use super::decode::{Origin, body_format, decode_object, parse_value};
 use super::options::{DeleteParams, ListParams, WriteParams};
 use super::{Scope, object_response};
 use crate::admission::Admission;
@@ -29,7 +29,12 @@ pub(crate) async fn create(
     let params = WriteParams::parse(&scope.query(), "CreateOptions")?;
     let strategy = scope.resource.store.strategy().clone();
     let value = parse_value(&body, format, strategy.as_ref())?;
-    let decoded = decode_object(value, &body, strategy.as_ref(), params.field_validation)?;
+    let decoded = decode_object(
+        value,
+        Origin::Body(&body),
+        strategy.as_ref(),
+        params.field_validation,
+    )?;
     let mut object = decoded.object;
     wipe_system_fields(&mut object);
     ensure_namespace(&mut object, scope.namespace.as_deref())?;
@@ -113,7 +118,12 @@ pub(crate) async fn update(scope: &Scope, request: Request) -> Result<Response, 
     let params = WriteParams::parse(&scope.query(), "UpdateOptions")?;
     let strategy = scope.resource.store.strategy().clone();
     let value = parse_value(&body, format, strategy.as_ref())?;
-    let decoded = decode_object(value, &body, strategy.as_ref(), params.field_validation)?;
+    let decoded = decode_object(
+        value,
+        Origin::Body(&body),
+        strategy.as_ref(),
+        params.field_validation,
+    )?;
     let mut desired = decoded.object;
     check_name(&desired, &scope.info.name)?;
     check_namespace(&desired, scope.namespace.as_deref())?;
@@ -203,8 +213,12 @@ pub(crate) async fn patch(scope: &Scope, request: Request) -> Result<Response, A
                     }
                 }
                 .map_err(|err| err.to_api_error())?;
-                let decoded =
-                    decode_object(patched, &body, strategy.as_ref(), params.field_validation)?;
+                let decoded = decode_object(
+                    patched,
+                    Origin::Patched,
+                    strategy.as_ref(),
+                    params.field_validation,
+                )?;
                 warnings = decoded.warnings;
                 let mut desired = decoded.object;
                 check_name(&desired, &name)?;
