@@ -41,7 +41,8 @@ impl Load {
 
 async fn run_redb(load: &Load) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(RedbStore::open(RedbStoreOptions::new(dir.path().join("cmp.redb"))).unwrap());
+    let store =
+        Arc::new(RedbStore::open(RedbStoreOptions::new(dir.path().join("cmp.redb"))).unwrap());
     let value = Bytes::from(vec![b'v'; load.size]);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -65,7 +66,11 @@ async fn run_redb(load: &Load) -> f64 {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A temporary etcd; killed (and its data directory removed) on drop.
@@ -85,8 +90,18 @@ impl Etcd {
         let child = Command::new(bin)
             .args(["--name", "bench", "--data-dir"])
             .arg(dir.path())
-            .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
-            .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+            .args([
+                "--listen-client-urls",
+                &client_url,
+                "--advertise-client-urls",
+                &client_url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+            ])
             .args(["--initial-cluster", &format!("bench={peer_url}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -143,7 +158,9 @@ async fn run_etcd(load: &Load) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().unwrap());
+    let mut args = std::env::args()
+        .skip(1)
+        .map(|a| a.parse::<usize>().unwrap());
     let load = Load {
         writers: args.next().unwrap_or(32),
         writes: args.next().unwrap_or(20_000),

@@ -9,6 +9,7 @@ use ironplane_storage::StorageError;
 use redb::Database;
 
 use crate::RedbStoreOptions;
+use crate::arena::ChunkPool;
 use crate::schema::Corrupt;
 use crate::watch::Hub;
 
@@ -78,6 +79,8 @@ pub(crate) struct Shared {
     pub ttl_due: AtomicU64,
     /// How many callers are waiting for a write to be answered (the writer's linger uses it).
     pub waiting_writes: AtomicUsize,
+    /// Pooled buffers for the values of large reads.
+    pub chunks: Arc<ChunkPool>,
     /// Set once by `close`.
     pub closed: AtomicBool,
     /// Wakes the housekeeper (a new early TTL, or shutdown); the flag means "shut down".
@@ -95,6 +98,7 @@ impl Shared {
             compact_revision: AtomicI64::new(0),
             ttl_due: AtomicU64::new(0),
             waiting_writes: AtomicUsize::new(0),
+            chunks: Arc::new(ChunkPool::default()),
             closed: AtomicBool::new(false),
             wake: (Mutex::new(false), Condvar::new()),
         }

@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+mod arena;
 mod check;
 mod engine;
 mod housekeeping;
@@ -201,15 +202,29 @@ impl RedbStore {
     {
         self.ensure_open()?;
         let db = self.shared.db()?;
-        tokio::task::spawn_blocking(move || read(&db))
-            .await
-            .map_err(StorageError::internal)?
+        run_blocking(move || read(&db)).await
     }
 }
 
 impl Drop for RedbStore {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// Run a read that may take a while off the async workers: on tokio's blocking pool when there is
+/// a runtime, inline otherwise (so that a caller outside tokio gets an answer, not a panic).
+pub(crate) async fn run_blocking<T, F>(read: F) -> Result<T, StorageError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StorageError> + Send + 'static,
+{
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle
+            .spawn_blocking(read)
+            .await
+            .map_err(StorageError::internal)?,
+        Err(_) => read(),
     }
 }
 
@@ -268,7 +283,8 @@ impl Storage for RedbStore {
     async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResponse, StorageError> {
         validate_prefix(prefix)?;
         let prefix = prefix.to_owned();
-        self.blocking(move |db| read::list(db, &prefix, &options))
+        let pool = self.shared.chunks.clone();
+        self.blocking(move |db| read::list(db, pool, &prefix, &options))
             .await
     }
 

@@ -4,12 +4,14 @@
 //! reports and the data it returns come from the same commit.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use ironplane_storage::{
     Event, EventKind, GetResponse, KeyValue, ListOptions, ListResponse, Revision, StorageError,
 };
 use redb::{Database, ReadTransaction, ReadableDatabase};
 
+use crate::arena::{ChunkPool, Ticket, ValueArena, Values};
 use crate::engine::EngineError;
 use crate::schema::{
     Current, HISTORY, KV, LOG, LogEntry, LogKind, META, META_COMPACT, META_REVISION, Version,
@@ -100,6 +102,7 @@ fn get_at(txn: &ReadTransaction, key: &str, at: u64) -> Result<Option<KeyValue>,
 /// Read a range of keys from one snapshot.
 pub(crate) fn list(
     db: &Database,
+    pool: Arc<ChunkPool>,
     prefix: &str,
     options: &ListOptions,
 ) -> Result<ListResponse, StorageError> {
@@ -119,7 +122,8 @@ pub(crate) fn list(
     let snap = snapshot(&txn)?;
     let at = resolve(snap, options.revision)?;
     let end = prefix_end(prefix.as_bytes());
-    let mut kvs = Vec::new();
+    let mut found: Vec<(KeyValue, Ticket)> = Vec::new();
+    let mut arena = ValueArena::new(pool);
     let more = if at == snap.revision {
         let table = txn.open_table(KV).map_err(EngineError::from)?;
         let mut range = match &end {
@@ -130,26 +134,32 @@ pub(crate) fn list(
         for entry in range.by_ref() {
             let (key, record) = entry.map_err(EngineError::from)?;
             let key = key_str(key.value())?;
-            kvs.push(
-                Current::decode(record.value())
-                    .map_err(EngineError::from)?
-                    .to_kv(key),
-            );
-            if kvs.len() >= limit {
+            let (current, value) =
+                Current::decode_split(record.value()).map_err(EngineError::from)?;
+            found.push((current.to_kv(key), arena.push(value)));
+            if found.len() >= limit {
                 break;
             }
         }
-        kvs.len() >= limit && range.next().is_some()
+        found.len() >= limit && range.next().is_some()
     } else {
-        let mut merged = PastRange::new(&txn, start, end.as_deref(), at)?;
-        for item in merged.by_ref() {
-            kvs.push(item?);
-            if kvs.len() >= limit {
+        let mut merged = PastRange::new(&txn, start, end.as_deref(), at, &mut arena)?;
+        while let Some(item) = merged.next_entry()? {
+            found.push(item);
+            if found.len() >= limit {
                 break;
             }
         }
-        kvs.len() >= limit && merged.next().transpose()?.is_some()
+        found.len() >= limit && merged.next_entry()?.is_some()
     };
+    let values: Values = arena.finish();
+    let kvs = found
+        .into_iter()
+        .map(|(mut kv, ticket)| {
+            kv.value = values.get(ticket);
+            kv
+        })
+        .collect();
     Ok(ListResponse {
         kvs,
         revision: rev_i64(at),
@@ -184,20 +194,22 @@ type KvRange = redb::Range<'static, &'static [u8], &'static [u8]>;
 /// The keys of a range as they were at a past revision: the current records that were already
 /// valid then, merged in key order with the superseded versions that were valid then. A key has
 /// at most one version valid at any revision, so the two never yield the same key.
-struct PastRange {
+struct PastRange<'a> {
     current: KvRange,
     history: KvRange,
     at: u64,
-    next_current: Option<KeyValue>,
-    next_history: Option<KeyValue>,
+    next_current: Option<(KeyValue, Ticket)>,
+    next_history: Option<(KeyValue, Ticket)>,
+    arena: &'a mut ValueArena,
 }
 
-impl PastRange {
+impl<'a> PastRange<'a> {
     fn new(
         txn: &ReadTransaction,
         start: &[u8],
         end: Option<&[u8]>,
         at: u64,
+        arena: &'a mut ValueArena,
     ) -> Result<Self, EngineError> {
         let kv = txn.open_table(KV)?;
         let history = txn.open_table(HISTORY)?;
@@ -215,6 +227,7 @@ impl PastRange {
             at,
             next_current: None,
             next_history: None,
+            arena,
         })
     }
 
@@ -226,7 +239,8 @@ impl PastRange {
             let (key, record) = entry?;
             if Current::decode_mod_revision(record.value())? <= self.at {
                 let key = key_str(key.value())?;
-                self.next_current = Some(Current::decode(record.value())?.to_kv(key));
+                let (current, value) = Current::decode_split(record.value())?;
+                self.next_current = Some((current.to_kv(key), self.arena.push(value)));
             }
         }
         Ok(())
@@ -241,31 +255,28 @@ impl PastRange {
             let (key, rev) = split_history_key(hkey.value())?;
             if rev <= self.at && Version::decode_superseded_at(record.value())? > self.at {
                 let key = key_str(key)?;
-                self.next_history = Some(Version::decode(record.value())?.to_kv(key, rev));
+                let (version, value) = Version::decode_split(record.value())?;
+                self.next_history = Some((version.to_kv(key, rev), self.arena.push(value)));
             }
         }
         Ok(())
     }
-}
 
-impl Iterator for PastRange {
-    type Item = Result<KeyValue, StorageError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Err(err) = self.fill_current().and_then(|()| self.fill_history()) {
-            return Some(Err(err.into()));
-        }
+    /// The next key in order, with its value's ticket.
+    fn next_entry(&mut self) -> Result<Option<(KeyValue, Ticket)>, StorageError> {
+        self.fill_current()?;
+        self.fill_history()?;
         let order = match (&self.next_current, &self.next_history) {
-            (None, None) => return None,
+            (None, None) => return Ok(None),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
-            (Some(c), Some(h)) => c.key.as_bytes().cmp(h.key.as_bytes()),
+            (Some((c, _)), Some((h, _))) => c.key.as_bytes().cmp(h.key.as_bytes()),
         };
-        if order == Ordering::Greater {
-            self.next_history.take().map(Ok)
+        Ok(if order == Ordering::Greater {
+            self.next_history.take()
         } else {
-            self.next_current.take().map(Ok)
-        }
+            self.next_current.take()
+        })
     }
 }
 

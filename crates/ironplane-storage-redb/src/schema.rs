@@ -92,16 +92,26 @@ impl Current {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Corrupt> {
+        let (mut current, value) = Self::decode_split(bytes)?;
+        current.value = Bytes::copy_from_slice(value);
+        Ok(current)
+    }
+
+    /// Decode everything but the value, which is returned as a slice of `bytes` (and left empty
+    /// in the record) for the caller to copy where it likes.
+    pub(crate) fn decode_split(bytes: &[u8]) -> Result<(Self, &[u8]), Corrupt> {
         const WHAT: &str = "kv";
-        Ok(Self {
+        let current = Self {
             create_revision: u64_at(bytes, 0, WHAT)?,
             mod_revision: u64_at(bytes, 8, WHAT)?,
             version: u64_at(bytes, 16, WHAT)?,
             expiry_ms: u64_at(bytes, 24, WHAT)?,
-            value: Bytes::copy_from_slice(
-                bytes.get(CURRENT_HEADER..).ok_or(Corrupt { what: WHAT })?,
-            ),
-        })
+            value: Bytes::new(),
+        };
+        Ok((
+            current,
+            bytes.get(CURRENT_HEADER..).ok_or(Corrupt { what: WHAT })?,
+        ))
     }
 
     /// Only the modification revision, without copying the value.
@@ -148,15 +158,24 @@ impl Version {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Corrupt> {
+        let (mut version, value) = Self::decode_split(bytes)?;
+        version.value = Bytes::copy_from_slice(value);
+        Ok(version)
+    }
+
+    /// Decode everything but the value, which is returned as a slice of `bytes`.
+    pub(crate) fn decode_split(bytes: &[u8]) -> Result<(Self, &[u8]), Corrupt> {
         const WHAT: &str = "history";
-        Ok(Self {
+        let version = Self {
             create_revision: u64_at(bytes, 0, WHAT)?,
             version: u64_at(bytes, 8, WHAT)?,
             superseded_at: u64_at(bytes, 16, WHAT)?,
-            value: Bytes::copy_from_slice(
-                bytes.get(VERSION_HEADER..).ok_or(Corrupt { what: WHAT })?,
-            ),
-        })
+            value: Bytes::new(),
+        };
+        Ok((
+            version,
+            bytes.get(VERSION_HEADER..).ok_or(Corrupt { what: WHAT })?,
+        ))
     }
 
     pub(crate) fn decode_superseded_at(bytes: &[u8]) -> Result<u64, Corrupt> {

@@ -376,12 +376,11 @@ impl WatchStream {
                     let shared = self.shared.clone();
                     let key = self.key.clone();
                     let prefix = self.prefix;
-                    let chunk = tokio::task::spawn_blocking(move || {
+                    let chunk = crate::run_blocking(move || {
                         let db = shared.db()?;
                         read::replay(&db, next, REPLAY_CHUNK, &key, prefix)
                     })
-                    .await
-                    .unwrap_or_else(|err| Err(StorageError::internal(err)));
+                    .await;
                     match chunk {
                         Ok(chunk) => {
                             self.pending.extend(chunk.events.into_iter().map(Arc::new));
