@@ -7,13 +7,13 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
-use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use ironplane_apimachinery::ApiError;
 use ironplane_apimachinery::codec::MAX_REQUEST_BODY_BYTES;
 use tokio::sync::mpsc;
 
 /// The body of every response.
-pub type Body = BoxBody<Bytes, Infallible>;
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 /// A response.
 pub type Response = http::Response<Body>;
@@ -23,7 +23,7 @@ pub type Request = http::Request<hyper::body::Incoming>;
 
 /// A body holding these bytes.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed()
+    Full::new(bytes.into()).boxed_unsync()
 }
 
 /// An empty body.
@@ -34,7 +34,7 @@ pub fn empty() -> Body {
 /// A body fed by a channel: each message is sent as it arrives (watch streams). The body ends
 /// when every sender is dropped; dropping the body (client gone) makes sends fail.
 pub fn channel(receiver: mpsc::Receiver<Bytes>) -> Body {
-    ChannelBody { receiver }.boxed()
+    ChannelBody { receiver }.boxed_unsync()
 }
 
 struct ChannelBody {
@@ -61,13 +61,13 @@ impl http_body::Body for ChannelBody {
 /// chunks of about 64 KiB: a large list is written without ever being held whole.
 pub fn chunked<I>(pieces: I) -> Body
 where
-    I: Iterator<Item = Bytes> + Send + Sync + Unpin + 'static,
+    I: Iterator<Item = Bytes> + Send + Unpin + 'static,
 {
     ChunkedBody {
         pieces,
         done: false,
     }
-    .boxed()
+    .boxed_unsync()
 }
 
 const CHUNK_BYTES: usize = 64 * 1024;

@@ -99,6 +99,11 @@ pub struct CacheEvent {
 }
 
 impl CacheEvent {
+    /// The bytes this event keeps alive, for the window's byte bound.
+    fn retained_bytes(&self) -> usize {
+        self.object.json.len() + self.prev.as_ref().map_or(0, |prev| prev.json.len())
+    }
+
     /// The JSON watch frame of this event as its own kind says (ADDED, MODIFIED, DELETED),
     /// encoded once and shared by every watcher.
     pub fn json_frame(&self) -> Bytes {
@@ -171,6 +176,9 @@ pub struct CacheOptions {
     pub max_events: usize,
     /// How long events are kept for resuming watches.
     pub event_window: Duration,
+    /// The most bytes of object encodings the event window may hold (an event counts its object
+    /// and the previous state, even when the current state shares them).
+    pub max_event_bytes: usize,
     /// Queue length per watcher before it is cut off.
     pub watcher_queue: usize,
     /// How long a reader waits for the cache to reach a requested revision.
@@ -182,6 +190,7 @@ impl Default for CacheOptions {
         CacheOptions {
             max_events: 100_000,
             event_window: Duration::from_secs(300),
+            max_event_bytes: 64 * 1024 * 1024,
             watcher_queue: 4096,
             freshness_timeout: Duration::from_secs(3),
         }
@@ -199,6 +208,8 @@ struct Inner {
     revision: Revision,
     ready: bool,
     events: VecDeque<Arc<CacheEvent>>,
+    /// What the events in the window hold, as `CacheEvent::retained_bytes` counts it.
+    event_bytes: usize,
     /// Watches may resume after any revision at or above this one.
     resumable_from: Revision,
     watchers: HashMap<u64, WatcherSlot>,
@@ -468,6 +479,7 @@ impl WatchCache {
             inner.objects = objects;
             inner.revision = revision;
             inner.events.clear();
+            inner.event_bytes = 0;
             inner.resumable_from = revision;
             inner.watchers.clear();
             inner.ready = true;
@@ -511,6 +523,7 @@ impl WatchCache {
                     frame: OnceLock::new(),
                 });
                 inner.revision = revision;
+                inner.event_bytes += event.retained_bytes();
                 inner.events.push_back(event.clone());
                 dispatch(&mut inner, &event);
                 last_revision = Some(revision);
@@ -527,21 +540,26 @@ impl WatchCache {
         while let Some(front) = inner.events.front() {
             let too_many = inner.events.len() > self.options.max_events;
             let too_old = now.duration_since(front.at) > self.options.event_window;
-            if !(too_many || too_old) {
+            let too_big = inner.event_bytes > self.options.max_event_bytes;
+            if !(too_many || too_old || too_big) {
                 break;
             }
-            inner.resumable_from = front.revision;
+            let (revision, bytes) = (front.revision, front.retained_bytes());
+            inner.resumable_from = revision;
+            inner.event_bytes = inner.event_bytes.saturating_sub(bytes);
             inner.events.pop_front();
         }
     }
 
     fn progress(&self, revision: Revision) {
         let mut advanced = false;
-        if let Ok(mut inner) = self.shared.inner.write()
-            && revision > inner.revision
-        {
-            inner.revision = revision;
-            advanced = true;
+        if let Ok(mut inner) = self.shared.inner.write() {
+            if revision > inner.revision {
+                inner.revision = revision;
+                advanced = true;
+            }
+            // Progress arrives about once a second: the moment to let old events go when idle.
+            self.trim(&mut inner, Instant::now());
         }
         if advanced {
             self.revision_sender.send_replace(revision);

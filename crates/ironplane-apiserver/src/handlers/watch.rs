@@ -6,8 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
 use http::StatusCode;
+use http_body_util::BodyExt as _;
 use ironplane_apimachinery::codec::{Format, Target};
 use ironplane_apimachinery::table::{IncludeObject, partial_object_metadata};
 use ironplane_apimachinery::watch::{EventType, INITIAL_EVENTS_END_ANNOTATION, encode_event};
@@ -15,7 +20,7 @@ use ironplane_apimachinery::{ApiError, ListMeta, ObjectMeta};
 use ironplane_registry::cacher::{CacheEvent, CacheWatcher, CachedObject, ChangeKind, WatchStart};
 use ironplane_registry::predicate::SelectionPredicate;
 use ironplane_registry::store::parse_resource_version;
-use tokio::sync::{mpsc, watch as signal};
+use tokio::sync::watch as signal;
 
 use super::options::ListParams;
 use super::{HandlerOptions, Scope, content_type, table};
@@ -122,7 +127,6 @@ pub(crate) async fn watch(
         send_initial_end: send_initial,
         scope_strategy: scope.resource.clone(),
     };
-    let (sender, receiver) = mpsc::channel::<Bytes>(64);
     let started = scope
         .resource
         .store
@@ -133,96 +137,164 @@ pub(crate) async fn watch(
             consistent,
         )
         .await;
-    match started {
-        Ok(watcher) => {
-            tokio::spawn(run(watcher, context, sender, shutdown));
-        }
+    let body = match started {
+        Ok(watcher) => WatchBody::start(watcher, context, shutdown),
         Err(err) if matches!(err.code(), 410 | 504) => {
             // Upstream's cache answers these inside an established watch, as an ERROR event.
             let frame = encode_event(
                 EventType::Error,
                 &ironplane_apimachinery::codec::to_json(err.status.as_ref()),
             );
-            let _ = sender.try_send(Bytes::from(frame));
-            drop(sender);
+            body::full(frame)
         }
         Err(err) => return Err(err),
-    }
-    let mut response = responses::response(
+    };
+    Ok(responses::response(
         StatusCode::OK,
         &content_type(&negotiated),
-        body::channel(receiver),
-    );
-    response.headers_mut().remove(http::header::CACHE_CONTROL);
-    response.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-cache, private"),
-    );
-    Ok(response)
+        body,
+    ))
 }
 
-async fn run(
-    mut watcher: CacheWatcher,
+/// The most bytes of frames one poll gathers into a single write.
+const FRAME_BATCH_BYTES: usize = 64 * 1024;
+
+/// A watch response body: it pulls events straight from the cache watcher's queue when the
+/// connection is ready for more, so a watch costs no task of its own, and events that queued up
+/// meanwhile leave in one write.
+struct WatchBody {
+    watcher: CacheWatcher,
     context: WatchContext,
-    sender: mpsc::Sender<Bytes>,
-    mut shutdown: signal::Receiver<bool>,
-) {
-    let deadline = tokio::time::Instant::now() + context.timeout;
-    let mut last_revision = watcher.start_revision;
-    for object in std::mem::take(&mut watcher.initial) {
-        if !send(&sender, encode_object(&context, EventType::Added, &object)).await {
-            return;
-        }
-    }
-    if context.send_initial_end {
-        let frame = bookmark(&context, watcher.start_revision, true);
-        if !send(&sender, frame).await {
-            return;
-        }
-    }
-    for event in std::mem::take(&mut watcher.backlog) {
-        last_revision = event.revision;
-        if let Some(frame) = encode_change(&context, &event)
-            && !send(&sender, frame).await
-        {
-            return;
-        }
-    }
-    let cache = context.scope_strategy.store.cache().clone();
-    let mut ticker = tokio::time::interval_at(
-        tokio::time::Instant::now() + context.bookmark_interval,
-        context.bookmark_interval,
-    );
-    loop {
-        tokio::select! {
-            event = watcher.events.recv() => {
-                let Some(event) = event else { return };
-                last_revision = event.revision;
-                if let Some(frame) = encode_change(&context, &event)
-                    && !send(&sender, frame).await {
-                        return;
-                    }
-            }
-            _ = ticker.tick(), if context.bookmarks => {
-                // Every event up to the cache's revision has reached our queue once the revision is
-                // published; with the queue empty the bookmark cannot overtake an event.
-                let revision = cache.revision();
-                if watcher.events.is_empty() && revision >= last_revision {
-                    last_revision = revision;
-                    if !send(&sender, bookmark(&context, revision, false)).await {
-                        return;
-                    }
+    initial: std::vec::IntoIter<Arc<CachedObject>>,
+    backlog: std::vec::IntoIter<Arc<CacheEvent>>,
+    initial_end_pending: bool,
+    last_revision: i64,
+    bookmarks: Option<tokio::time::Interval>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
+    done: bool,
+}
+
+impl WatchBody {
+    fn start(
+        mut watcher: CacheWatcher,
+        context: WatchContext,
+        mut shutdown: signal::Receiver<bool>,
+    ) -> body::Body {
+        let initial = std::mem::take(&mut watcher.initial).into_iter();
+        let backlog = std::mem::take(&mut watcher.backlog).into_iter();
+        let bookmarks = context.bookmarks.then(|| {
+            let mut interval = tokio::time::interval_at(
+                tokio::time::Instant::now() + context.bookmark_interval,
+                context.bookmark_interval,
+            );
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval
+        });
+        let deadline = Box::pin(tokio::time::sleep(context.timeout));
+        let stop: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    return;
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => return,
-            _ = shutdown.changed() => return,
-            _ = sender.closed() => return,
+        });
+        WatchBody {
+            last_revision: watcher.start_revision,
+            initial_end_pending: context.send_initial_end,
+            watcher,
+            context,
+            initial,
+            backlog,
+            bookmarks,
+            deadline,
+            shutdown: stop,
+            done: false,
         }
+        .boxed_unsync()
+    }
+
+    /// Gather frames that are ready without waiting: initial state, the end-of-initial bookmark,
+    /// the backlog, then whatever live events are queued. Ready when the watcher's queue closed.
+    fn gather(&mut self, cx: &mut Context<'_>, out: &mut BytesMut) -> Poll<()> {
+        while out.len() < FRAME_BATCH_BYTES {
+            if let Some(object) = self.initial.next() {
+                out.extend_from_slice(&encode_object(&self.context, EventType::Added, &object));
+                continue;
+            }
+            if self.initial_end_pending {
+                self.initial_end_pending = false;
+                out.extend_from_slice(&bookmark(&self.context, self.watcher.start_revision, true));
+                continue;
+            }
+            if let Some(event) = self.backlog.next() {
+                self.last_revision = event.revision;
+                if let Some(frame) = encode_change(&self.context, &event) {
+                    out.extend_from_slice(&frame);
+                }
+                continue;
+            }
+            match self.watcher.events.poll_recv(cx) {
+                Poll::Ready(Some(event)) => {
+                    self.last_revision = event.revision;
+                    if let Some(frame) = encode_change(&self.context, &event) {
+                        out.extend_from_slice(&frame);
+                    }
+                }
+                // The cache cut this watcher off (it fell behind) or restarted: end the watch so
+                // the client resumes from its last resourceVersion.
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => break,
+            }
+        }
+        Poll::Pending
     }
 }
 
-async fn send(sender: &mpsc::Sender<Bytes>, frame: Bytes) -> bool {
-    sender.send(frame).await.is_ok()
+impl http_body::Body for WatchBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::convert::Infallible>>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if this.shutdown.as_mut().poll(cx).is_ready() || this.deadline.as_mut().poll(cx).is_ready()
+        {
+            this.done = true;
+            return Poll::Ready(None);
+        }
+        let mut out = BytesMut::new();
+        let ended = this.gather(cx, &mut out).is_ready();
+        if out.is_empty()
+            && !ended
+            && let Some(bookmarks) = this.bookmarks.as_mut()
+            && bookmarks.poll_tick(cx).is_ready()
+        {
+            // Every event up to the cache's revision reached our queue before the revision was
+            // published, and the queue is empty: the bookmark overtakes nothing.
+            let revision = this.context.scope_strategy.store.cache().revision();
+            if revision >= this.last_revision {
+                this.last_revision = revision;
+                out.extend_from_slice(&bookmark(&this.context, revision, false));
+            }
+        }
+        if ended {
+            this.done = true;
+        }
+        if out.is_empty() {
+            return if this.done {
+                Poll::Ready(None)
+            } else {
+                Poll::Pending
+            };
+        }
+        Poll::Ready(Some(Ok(http_body::Frame::data(out.freeze()))))
+    }
 }
 
 /// The frame of a change, or nothing when the watcher's selector did not and does not match.
