@@ -17,6 +17,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use ironplane_apiserver::authn::TokenAuthenticator;
 use ironplane_apiserver::{Server, ServerConfig};
+use ironplane_storage::Storage;
+use ironplane_storage_etcd::{Compactor, EtcdOptions, EtcdStore, EtcdTls, KeyMap};
 use ironplane_storage_redb::{RedbStore, RedbStoreOptions};
 
 /// A Kubernetes API server in one process.
@@ -63,6 +65,124 @@ struct ServeOptions {
     /// How much store history to keep for resumed watches and paginated lists (e.g. 5m).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     history_window: Duration,
+    #[command(flatten)]
+    etcd: EtcdFlags,
+}
+
+/// kube-apiserver's etcd flags. With `--etcd-servers` the store is etcd (docs/etcd.md); without
+/// them, the embedded store in the data directory.
+#[derive(Args, Debug)]
+struct EtcdFlags {
+    /// The etcd servers to keep the data in (comma-separated client URLs).
+    #[arg(long, value_delimiter = ',')]
+    etcd_servers: Vec<String>,
+    /// Where the resources live in etcd: this replaces the `/registry` root of every key.
+    #[arg(long, default_value = "/registry")]
+    etcd_prefix: String,
+    /// The CA that signed etcd's serving certificates (for https:// servers).
+    #[arg(long)]
+    etcd_cafile: Option<PathBuf>,
+    /// The client certificate presented to etcd.
+    #[arg(long)]
+    etcd_certfile: Option<PathBuf>,
+    /// The client certificate's private key.
+    #[arg(long)]
+    etcd_keyfile: Option<PathBuf>,
+    /// How often to compact etcd's history (e.g. 5m); 0 turns compaction off.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    etcd_compaction_interval: Duration,
+    /// The storage backend: `etcd3`, which needs --etcd-servers (and is chosen by them).
+    #[arg(long, value_parser = ["etcd3"])]
+    storage_backend: Option<String>,
+}
+
+/// The store the server runs on, chosen by the options (the only place that chooses it).
+enum Backend {
+    Embedded(Arc<RedbStore>),
+    Etcd {
+        store: Arc<EtcdStore>,
+        _compactor: Option<Compactor>,
+    },
+}
+
+impl Backend {
+    /// Open etcd when `--etcd-servers` is given, the embedded store otherwise.
+    async fn open(options: &ServeOptions, data_dir: &std::path::Path) -> anyhow::Result<Self> {
+        let flags = &options.etcd;
+        if flags.etcd_servers.is_empty() {
+            if flags.storage_backend.is_some() {
+                bail!("--storage-backend=etcd3 needs --etcd-servers");
+            }
+            let mut store_options = RedbStoreOptions::new(data_dir.join("store.redb"))
+                .history_window(Some(options.history_window));
+            // Lists and watches are served from the watch cache, so the engine's page cache only
+            // backs writes and the odd direct read: keep it small so that memory follows the data,
+            // not the cache.
+            store_options.cache_size_bytes = 32 * 1024 * 1024;
+            // The watch caches keep their own event windows; the store's ring only serves a
+            // cache that resumes after a restart of its watch, so a small one does.
+            store_options.event_ring_capacity = 1024;
+            store_options.event_ring_max_bytes = 8 * 1024 * 1024;
+            // The watch caches keep their own event windows; the store's ring only serves a
+            // cache that resumes after a restart of its watch, so a small one does.
+            store_options.event_ring_capacity = 1024;
+            store_options.event_ring_max_bytes = 8 * 1024 * 1024;
+            let store = RedbStore::open(store_options).context("cannot open the embedded store")?;
+            return Ok(Backend::Embedded(Arc::new(store)));
+        }
+        let tls = (flags.etcd_cafile.is_some()
+            || flags.etcd_certfile.is_some()
+            || flags.etcd_keyfile.is_some())
+        .then(|| EtcdTls {
+            ca_file: flags.etcd_cafile.clone(),
+            cert_file: flags.etcd_certfile.clone(),
+            key_file: flags.etcd_keyfile.clone(),
+        });
+        let prefix = flags.etcd_prefix.trim_end_matches('/');
+        let etcd_options = EtcdOptions::new(flags.etcd_servers.iter().cloned())
+            .keys(KeyMap::new("/registry", prefix))
+            .tls(tls);
+        let store = EtcdStore::connect(etcd_options)
+            .await
+            .context("cannot set up the etcd client")?;
+        // Wait a while for etcd, as it may be starting alongside.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Err(err) = store.status().await {
+            if Instant::now() >= deadline {
+                bail!(
+                    "etcd at {} is not answering: {err}",
+                    flags.etcd_servers.join(",")
+                );
+            }
+            tracing::warn!(error = %err, "waiting for etcd");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let compactor = store.start_compactor(flags.etcd_compaction_interval);
+        Ok(Backend::Etcd {
+            store: Arc::new(store),
+            _compactor: compactor,
+        })
+    }
+
+    fn storage(&self) -> Arc<dyn Storage> {
+        match self {
+            Backend::Embedded(store) => store.clone(),
+            Backend::Etcd { store, .. } => store.clone(),
+        }
+    }
+
+    /// Finish pending work and release the store.
+    async fn close(self) -> anyhow::Result<()> {
+        match self {
+            Backend::Embedded(store) => tokio::task::spawn_blocking(move || store.close())
+                .await
+                .context("store close panicked"),
+            Backend::Etcd { store, .. } => {
+                store.close();
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Parse a Go-style duration: a number with `ms`, `s`, `m` or `h` (`1m30s` too).
@@ -167,9 +287,7 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         Some(path) => TokenAuthenticator::from_file(path).map_err(anyhow::Error::msg)?,
         None => TokenAuthenticator::default(),
     };
-    let store_options = RedbStoreOptions::new(data_dir.join("store.redb"))
-        .history_window(Some(options.history_window));
-    let store = Arc::new(RedbStore::open(store_options).context("cannot open the embedded store")?);
+    let backend = Backend::open(&options, &data_dir).await?;
     let mut config = ServerConfig::new(tls);
     config.bind_address = options.bind_address;
     config.secure_port = options.secure_port;
@@ -177,7 +295,7 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     config.request_timeout = options.request_timeout;
     config.max_requests_inflight = options.max_requests_inflight;
     config.max_mutating_requests_inflight = options.max_mutating_requests_inflight;
-    let server = Server::start(config, store.clone()).await?;
+    let server = Server::start(config, backend.storage()).await?;
     let url = server_url(server.local_addr());
     let kubeconfig_path = data_dir.join("kubeconfig");
     kubeconfig::write_kubeconfig(&kubeconfig_path, &url, &pki)?;
@@ -189,10 +307,7 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     wait_for_signal().await?;
     eprintln!("shutting down");
     server.shutdown().await;
-    let closing = store.clone();
-    tokio::task::spawn_blocking(move || closing.close())
-        .await
-        .context("store close panicked")?;
+    backend.close().await?;
     Ok(())
 }
 
