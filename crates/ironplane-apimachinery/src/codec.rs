@@ -69,21 +69,41 @@ impl<F: Formatter> Formatter for GoFormatter<F> {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        let bytes = fragment.as_bytes();
         let mut start = 0;
-        for (index, ch) in fragment.char_indices() {
-            let escape = match ch {
-                '<' => "\\u003c",
-                '>' => "\\u003e",
-                '&' => "\\u0026",
-                '\u{2028}' => "\\u2028",
-                '\u{2029}' => "\\u2029",
-                _ => continue,
+        let mut index = 0;
+        // Only `<`, `>`, `&` and U+2028/U+2029 (E2 80 A8/A9) need escaping beyond serde_json's own
+        // escapes; scan bytes, not chars.
+        while index < bytes.len() {
+            let escape = match bytes[index] {
+                b'<' => "\\u003c",
+                b'>' => "\\u003e",
+                b'&' => "\\u0026",
+                0xE2 if bytes.get(index + 1) == Some(&0x80)
+                    && bytes.get(index + 2) == Some(&0xA8) =>
+                {
+                    "\\u2028"
+                }
+                0xE2 if bytes.get(index + 1) == Some(&0x80)
+                    && bytes.get(index + 2) == Some(&0xA9) =>
+                {
+                    "\\u2029"
+                }
+                _ => {
+                    index += 1;
+                    continue;
+                }
             };
-            writer.write_all(&fragment.as_bytes()[start..index])?;
+            writer.write_all(&bytes[start..index])?;
             writer.write_all(escape.as_bytes())?;
-            start = index + ch.len_utf8();
+            index += if escape.ends_with("2028") || escape.ends_with("2029") {
+                3
+            } else {
+                1
+            };
+            start = index;
         }
-        writer.write_all(&fragment.as_bytes()[start..])
+        writer.write_all(&bytes[start..])
     }
 
     fn write_char_escape<W: ?Sized + io::Write>(

@@ -84,8 +84,9 @@ fn base64_error(err: &base64::DecodeError) -> String {
         | base64::DecodeError::InvalidLastSymbol(offset, _) => {
             format!("illegal base64 data at input byte {offset}")
         }
+        // Go reports where the incomplete last quantum starts.
         base64::DecodeError::InvalidLength(length) => {
-            format!("illegal base64 data at input byte {length}")
+            format!("illegal base64 data at input byte {}", length - length % 4)
         }
         base64::DecodeError::InvalidPadding => "illegal base64 data at input byte 0".into(),
     }

@@ -41,20 +41,23 @@ pub fn response(code: StatusCode, content_type: &str, body: Body) -> Response {
 
 /// The JSON Status response of an error.
 pub fn status_response(err: &ApiError, pretty: bool) -> Response {
-    let bytes = if pretty {
-        codec::to_json_pretty(err.status.as_ref())
-    } else {
-        codec::to_json(err.status.as_ref())
-    };
+    let bytes = encode(err.status.as_ref(), Format::Json, pretty);
     let code = StatusCode::from_u16(err.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response(code, codec::JSON, body::full(bytes))
 }
 
-/// Encode a value in a format.
+/// Encode a value in a format. JSON ends with a newline, as Go's encoder writes it.
 pub fn encode<T: Serialize + ?Sized>(value: &T, format: Format, pretty: bool) -> Vec<u8> {
     match format {
-        Format::Json if pretty => codec::to_json_pretty(value),
-        Format::Json => codec::to_json(value),
+        Format::Json => {
+            let mut bytes = if pretty {
+                codec::to_json_pretty(value)
+            } else {
+                codec::to_json(value)
+            };
+            bytes.push(b'\n');
+            bytes
+        }
         Format::Yaml => match serde_json::to_value(value) {
             Ok(value) => codec::to_yaml(&value),
             Err(_) => Vec::new(),
@@ -65,8 +68,15 @@ pub fn encode<T: Serialize + ?Sized>(value: &T, format: Format, pretty: bool) ->
 /// Re-encode cached compact JSON in a format.
 pub fn reencode(json: &[u8], format: Format, pretty: bool) -> Vec<u8> {
     match format {
-        Format::Json if pretty => codec::prettify(json),
-        Format::Json => json.to_vec(),
+        Format::Json => {
+            let mut bytes = if pretty {
+                codec::prettify(json)
+            } else {
+                json.to_vec()
+            };
+            bytes.push(b'\n');
+            bytes
+        }
         Format::Yaml => match serde_json::from_slice::<serde_json::Value>(json) {
             Ok(value) => codec::to_yaml(&value),
             Err(_) => Vec::new(),

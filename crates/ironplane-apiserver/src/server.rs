@@ -53,6 +53,9 @@ pub struct ServerConfig {
     pub handler_options: HandlerOptions,
     /// Watch cache tuning.
     pub cache_options: CacheOptions,
+    /// The CA that verifies client certificates, published in
+    /// `kube-system/extension-apiserver-authentication` as upstream does.
+    pub client_ca_pem: Option<String>,
 }
 
 impl ServerConfig {
@@ -69,6 +72,7 @@ impl ServerConfig {
             shutdown_timeout: Duration::from_secs(60),
             handler_options: HandlerOptions::default(),
             cache_options: CacheOptions::default(),
+            client_ca_pem: None,
         }
     }
 }
@@ -107,7 +111,7 @@ impl Server {
     ) -> Result<Server, ServeError> {
         let registry = Arc::new(Registry::new(storage.clone(), config.cache_options.clone()));
         registry
-            .bootstrap()
+            .bootstrap(config.client_ca_pem.as_deref())
             .await
             .map_err(|err| ServeError::Bootstrap(err.to_string()))?;
         let address = SocketAddr::new(config.bind_address, config.secure_port);

@@ -58,7 +58,10 @@ async fn everything_else_needs_credentials() {
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         anonymous.text(),
-        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#
+        concat!(
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#,
+            "\n"
+        )
     );
     let bad_token = server
         .send(Credentials::BadToken, Method::GET, "/healthz", &[], "")
@@ -117,13 +120,19 @@ async fn configmap_lifecycle_and_upstream_errors() {
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(
         again.text(),
-        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"configmaps \"exists\" already exists","reason":"AlreadyExists","details":{"name":"exists","kind":"configmaps"},"code":409}"#
+        concat!(
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"configmaps \"exists\" already exists","reason":"AlreadyExists","details":{"name":"exists","kind":"configmaps"},"code":409}"#,
+            "\n"
+        )
     );
 
     let missing = server.get(&format!("{CM}/missing")).await;
     assert_eq!(
         missing.text(),
-        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"configmaps \"missing\" not found","reason":"NotFound","details":{"name":"missing","kind":"configmaps"},"code":404}"#
+        concat!(
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"configmaps \"missing\" not found","reason":"NotFound","details":{"name":"missing","kind":"configmaps"},"code":404}"#,
+            "\n"
+        )
     );
 
     let mut update = configmap("exists", &[("a", "c")]);
@@ -141,7 +150,10 @@ async fn configmap_lifecycle_and_upstream_errors() {
     assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         invalid.text(),
-        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')","reason":"Invalid","details":{"name":"Bad_Name","kind":"ConfigMap","causes":[{"reason":"FieldValueInvalid","message":"Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')","field":"metadata.name"}]},"code":422}"#
+        concat!(
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')","reason":"Invalid","details":{"name":"Bad_Name","kind":"ConfigMap","causes":[{"reason":"FieldValueInvalid","message":"Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')","field":"metadata.name"}]},"code":422}"#,
+            "\n"
+        )
     );
 
     let deleted = server.delete(&format!("{CM}/exists")).await;
@@ -168,7 +180,10 @@ async fn malformed_bodies_get_upstream_errors() {
         .await;
     assert_eq!(
         malformed.text(),
-        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; json parse error: unexpected end of JSON input ({\"apiVersion\":\"v1\",\"kind\":\"Con ...)","reason":"BadRequest","code":400}"#
+        concat!(
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; json parse error: unexpected end of JSON input ({\"apiVersion\":\"v1\",\"kind\":\"Con ...)","reason":"BadRequest","code":400}"#,
+            "\n"
+        )
     );
     let mismatch = server
         .post(
@@ -203,7 +218,10 @@ async fn malformed_bodies_get_upstream_errors() {
     let put_collection = server.put(CM, &configmap("x", &[])).await;
     assert_eq!(
         put_collection.text(),
-        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server does not allow this method on the requested resource","reason":"MethodNotAllowed","details":{},"code":405}"#
+        concat!(
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server does not allow this method on the requested resource","reason":"MethodNotAllowed","details":{},"code":405}"#,
+            "\n"
+        )
     );
     let unknown_group = server.get("/apis/nonexistent.example.com/v1/widgets").await;
     assert_eq!(unknown_group.status, StatusCode::NOT_FOUND);
@@ -211,7 +229,10 @@ async fn malformed_bodies_get_upstream_errors() {
     let unknown_resource = server.get("/api/v1/widgets").await;
     assert_eq!(
         unknown_resource.text(),
-        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}"#
+        concat!(
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}"#,
+            "\n"
+        )
     );
     let missing_namespace = server
         .post(
@@ -221,7 +242,10 @@ async fn malformed_bodies_get_upstream_errors() {
         .await;
     assert_eq!(
         missing_namespace.text(),
-        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"namespaces \"does-not-exist\" not found","reason":"NotFound","details":{"name":"does-not-exist","kind":"namespaces"},"code":404}"#
+        concat!(
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"namespaces \"does-not-exist\" not found","reason":"NotFound","details":{"name":"does-not-exist","kind":"namespaces"},"code":404}"#,
+            "\n"
+        )
     );
     let too_large = server
         .send(
@@ -332,7 +356,7 @@ async fn lists_paginate_and_select() {
     assert_eq!(unsupported.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         unsupported.json()["message"],
-        "field label not supported: foo"
+        "\"foo\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
     );
     let bad_token = server
         .get(&format!("{CM}?limit=1&continue=not-a-token"))
@@ -398,5 +422,32 @@ async fn namespaces_terminate_and_refuse_new_content() {
     );
     let immortal = server.delete("/api/v1/namespaces/default").await;
     assert_eq!(immortal.status, StatusCode::FORBIDDEN);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn watch_older_than_the_cache_window_replays_from_the_store() {
+    let server = TestServer::start_with(|config| config.cache_options.max_events = 2).await;
+    let first = server.post(CM, &configmap("w0", &[])).await.json();
+    let rv = first["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for index in 1..6 {
+        server.post(CM, &configmap(&format!("w{index}"), &[])).await;
+    }
+    let (status, _, body) = server
+        .stream(&format!("{CM}?watch=true&resourceVersion={rv}"), &[])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut frames = FrameReader::new(body);
+    for index in 1..6 {
+        let frame = frames.next(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(frame["type"], "ADDED", "{frame}");
+        assert_eq!(frame["object"]["metadata"]["name"], format!("w{index}"));
+    }
+    server.post(CM, &configmap("live", &[])).await;
+    let live = frames.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(live["object"]["metadata"]["name"], "live");
     server.stop().await;
 }

@@ -27,42 +27,69 @@ use tokio::sync::{mpsc, watch};
 
 use crate::strategy::Strategy;
 
-/// One object as the cache holds it.
+/// One object as the cache holds it: its encoding and what selectors read, nothing more (memory
+/// here grows with the number of objects).
 #[derive(Debug)]
 pub struct CachedObject {
-    /// The storage key.
+    /// The storage key (`.../{namespace}/{name}` or `.../{name}`).
     pub key: String,
     /// The revision this state was written at (its resourceVersion).
     pub revision: Revision,
     /// The object's JSON, resourceVersion included.
     pub json: Bytes,
-    /// `metadata.namespace`.
-    pub namespace: String,
     /// `metadata.labels`.
     pub labels: BTreeMap<String, String>,
-    /// Selectable fields and their values.
-    pub fields: Vec<(&'static str, String)>,
+    /// Selectable fields other than `metadata.name` and `metadata.namespace` (which the key
+    /// holds), and their values.
+    pub fields: Box<[(&'static str, String)]>,
+    /// Whether the key ends in `{namespace}/{name}`.
+    namespaced: bool,
 }
 
 impl CachedObject {
     /// Build from a decoded object whose resourceVersion is already set.
     pub fn new(key: String, revision: Revision, object: &Object, strategy: &dyn Strategy) -> Self {
+        let fields = strategy
+            .selectable_fields(object)
+            .into_iter()
+            .filter(|(name, _)| !matches!(*name, "metadata.name" | "metadata.namespace"))
+            .collect();
         CachedObject {
             key,
             revision,
             json: Bytes::from(object.to_json()),
-            namespace: object.metadata.namespace.clone(),
             labels: object.metadata.labels.clone(),
-            fields: strategy.selectable_fields(object),
+            fields,
+            namespaced: strategy.info().namespaced,
         }
+    }
+
+    /// The object's name, from its key.
+    pub fn name(&self) -> &str {
+        self.key.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// The object's namespace, from its key (empty for cluster-scoped objects).
+    pub fn namespace(&self) -> &str {
+        if !self.namespaced {
+            return "";
+        }
+        let mut segments = self.key.rsplit('/');
+        segments.next();
+        segments.next().unwrap_or_default()
     }
 
     /// The value of a selectable field.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(field, _)| *field == name)
-            .map(|(_, value)| value.as_str())
+        match name {
+            "metadata.name" => Some(self.name()),
+            "metadata.namespace" if self.namespaced => Some(self.namespace()),
+            _ => self
+                .fields
+                .iter()
+                .find(|(field, _)| *field == name)
+                .map(|(_, value)| value.as_str()),
+        }
     }
 
     /// Decode the cached JSON.
@@ -449,6 +476,92 @@ impl WatchCache {
             events,
             id,
             cache: Arc::downgrade(&self.shared),
+        })
+    }
+
+    /// A watch that starts before the cache's event window: the store replays the changes after
+    /// `after` from its own history, then keeps following. Upstream answers 410 here; the store
+    /// usually still has the history, so clients need not re-list. 410 only when the store has
+    /// compacted it too.
+    pub async fn watch_from_storage(
+        self: &Arc<Self>,
+        after: Revision,
+        key_prefix: &str,
+    ) -> Result<CacheWatcher, ApiError> {
+        let mut watch = match self
+            .storage
+            .watch(WatchRequest {
+                key: key_prefix.to_owned(),
+                prefix: true,
+                after,
+                progress_notify: false,
+            })
+            .await
+        {
+            Ok(watch) => watch,
+            Err(StorageError::Compacted {
+                compact_revision, ..
+            }) => {
+                return Err(ApiError::expired(format!(
+                    "too old resource version: {after} ({compact_revision})"
+                )));
+            }
+            Err(err) => return Err(crate::store::storage_error_to_status_plain(err)),
+        };
+        let (sender, events) = mpsc::channel(self.options.watcher_queue);
+        let cache = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(Ok(WatchMessage::Events(batch))) = watch.next().await {
+                let Some(cache) = cache.upgrade() else { return };
+                for event in &batch {
+                    let Some(change) = cache.translate(event) else {
+                        continue;
+                    };
+                    if sender.send(Arc::new(change)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(CacheWatcher {
+            backlog: Vec::new(),
+            initial: Vec::new(),
+            start_revision: after,
+            events,
+            id: u64::MAX,
+            cache: Weak::new(),
+        })
+    }
+
+    /// A store event as the cache would have recorded it.
+    fn translate(&self, event: &ironplane_storage::Event) -> Option<CacheEvent> {
+        let revision = event.revision();
+        let prev = event
+            .prev_kv
+            .as_ref()
+            .and_then(|prev| self.cache_value(prev, prev.mod_revision).ok())
+            .map(Arc::new);
+        let (kind, object) = match event.kind {
+            EventKind::Put => (
+                if prev.is_some() {
+                    ChangeKind::Modified
+                } else {
+                    ChangeKind::Added
+                },
+                self.cache_value(&event.kv, revision).ok()?,
+            ),
+            EventKind::Delete => (
+                ChangeKind::Deleted,
+                self.cache_value(event.prev_kv.as_ref()?, revision).ok()?,
+            ),
+        };
+        Some(CacheEvent {
+            kind,
+            revision,
+            object: Arc::new(object),
+            prev,
+            at: Instant::now(),
+            frame: OnceLock::new(),
         })
     }
 

@@ -11,7 +11,7 @@ use ironplane_storage::Storage;
 use crate::cacher::CacheOptions;
 use crate::core;
 use crate::resource::ResourceInfo;
-use crate::store::{CreateOptions, Store};
+use crate::store::{CreateOptions, Store, UpdateOptions};
 use crate::strategy::Strategy;
 
 /// A served resource: its store and the strategies of its subresources.
@@ -91,8 +91,86 @@ impl Registry {
         self.get("", "v1", "namespaces")
     }
 
-    /// Create the namespaces every cluster starts with, when they are missing.
-    pub async fn bootstrap(&self) -> Result<(), ApiError> {
+    /// Create what every cluster starts with, when it is missing: the system namespaces, and the
+    /// kube-system ConfigMaps the API server publishes itself (the client CA for extension API
+    /// servers, and the date legacy service-account token tracking began).
+    pub async fn bootstrap(&self, client_ca_pem: Option<&str>) -> Result<(), ApiError> {
+        self.bootstrap_namespaces().await?;
+        let mut data = serde_json::Map::new();
+        if let Some(ca) = client_ca_pem {
+            data.insert(
+                "client-ca-file".into(),
+                serde_json::Value::String(ca.to_owned()),
+            );
+        }
+        self.ensure_configmap("extension-apiserver-authentication", data, true)
+            .await?;
+        let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+        let mut since = serde_json::Map::new();
+        since.insert("since".into(), serde_json::Value::String(today));
+        self.ensure_configmap(
+            "kube-apiserver-legacy-service-account-token-tracking",
+            since,
+            false,
+        )
+        .await
+    }
+
+    /// Create `kube-system/{name}` with `data` if missing; with `refresh`, also bring existing
+    /// data up to date (the client CA can change between starts).
+    async fn ensure_configmap(
+        &self,
+        name: &str,
+        data: serde_json::Map<String, serde_json::Value>,
+        refresh: bool,
+    ) -> Result<(), ApiError> {
+        let Some(configmaps) = self.get("", "v1", "configmaps") else {
+            return Ok(());
+        };
+        let mut object = Object {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            metadata: ObjectMeta {
+                name: name.into(),
+                namespace: "kube-system".into(),
+                ..Default::default()
+            },
+            fields: Default::default(),
+        };
+        object
+            .fields
+            .insert("data".into(), serde_json::Value::Object(data.clone()));
+        match configmaps
+            .store
+            .create(object, &CreateOptions::default())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if err.code() == 409 && refresh => {
+                let wanted = serde_json::Value::Object(data);
+                configmaps
+                    .store
+                    .update(
+                        Some("kube-system"),
+                        name,
+                        None,
+                        &UpdateOptions::default(),
+                        |current| {
+                            let mut next = current.cloned().unwrap_or_default();
+                            next.fields.insert("data".into(), wanted.clone());
+                            next.metadata.resource_version.clear();
+                            Ok(next)
+                        },
+                    )
+                    .await
+                    .map(|_| ())
+            }
+            Err(err) if err.code() == 409 => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn bootstrap_namespaces(&self) -> Result<(), ApiError> {
         let Some(namespaces) = self.namespaces() else {
             return Ok(());
         };

@@ -391,9 +391,12 @@ impl Store {
                 return Err(ApiError::conflict(
                     &group_resource,
                     name,
-                    &format!(
-                        "Precondition failed: UID in precondition: {}, UID in object meta: {}",
-                        desired.metadata.uid, old.metadata.uid
+                    &storage_precondition_message(
+                        &key,
+                        &format!(
+                            "Precondition failed: UID in precondition: {}, UID in object meta: {}",
+                            desired.metadata.uid, old.metadata.uid
+                        ),
                     ),
                 ));
             }
@@ -520,7 +523,17 @@ impl Store {
                 return Err(ApiError::not_found(&group_resource, name));
             };
             let object = self.decode(&kv)?;
-            check_preconditions(&options.preconditions, &object, &group_resource, name)?;
+            let wrapped = self
+                .strategy
+                .wraps_precondition_errors()
+                .then_some(key.as_str());
+            check_preconditions(
+                &options.preconditions,
+                &object,
+                &group_resource,
+                name,
+                wrapped,
+            )?;
             self.strategy.check_delete(&object)?;
             let mut marked = object.clone();
             let mut finalizers_added = false;
@@ -790,11 +803,17 @@ impl Store {
             WatchStart::InitialState => {}
         }
         let prefix = self.list_prefix(namespace);
-        self.cache.watch(
+        let watched = self.cache.watch(
             start,
             &prefix,
             Arc::new(move |object: &CachedObject| predicate.matches(object)),
-        )
+        );
+        match (watched, start) {
+            (Err(err), WatchStart::After(revision)) if err.code() == 410 => {
+                self.cache.watch_from_storage(revision, &prefix).await
+            }
+            (result, _) => result,
+        }
     }
 }
 
@@ -814,38 +833,70 @@ fn check_preconditions(
     object: &Object,
     group_resource: &GroupResource,
     name: &str,
+    storage_key: Option<&str>,
 ) -> Result<(), ApiError> {
+    let failed = |why: String| {
+        let why = match storage_key {
+            Some(key) => storage_precondition_message(key, &why),
+            None => why,
+        };
+        ApiError::conflict(group_resource, name, &why)
+    };
     if let Some(uid) = &preconditions.uid
         && *uid != object.metadata.uid
     {
-        return Err(ApiError::conflict(
-            group_resource,
-            name,
-            &format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                object.metadata.uid
-            ),
-        ));
+        return Err(failed(format!(
+            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+            object.metadata.uid
+        )));
     }
     if let Some(rv) = &preconditions.resource_version
         && *rv != object.metadata.resource_version
     {
-        return Err(ApiError::conflict(
-            group_resource,
-            name,
-            &format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                object.metadata.resource_version
-            ),
-        ));
+        return Err(failed(format!(
+            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+            object.metadata.resource_version
+        )));
     }
     Ok(())
 }
 
+/// How upstream's storage layer words a failed precondition (an "invalid object" storage error
+/// inside the Conflict message).
+fn storage_precondition_message(key: &str, why: &str) -> String {
+    format!(
+        "StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, AdditionalErrorMsg: {why}"
+    )
+}
+
 /// The fields the metadata validators read.
 pub fn meta_fields(object: &Object) -> ObjectMetaFields {
-    let value = serde_json::to_value(&object.metadata).unwrap_or_default();
-    ObjectMetaFields::from_json(&value)
+    use ironplane_apimachinery::validation::{ManagedFieldsEntry, OwnerReference};
+    let meta = &object.metadata;
+    ObjectMetaFields {
+        name: meta.name.clone(),
+        generate_name: meta.generate_name.clone(),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        resource_version: meta.resource_version.clone(),
+        generation: meta.generation,
+        creation_timestamp: meta.creation_timestamp.clone(),
+        deletion_timestamp: meta.deletion_timestamp.clone(),
+        deletion_grace_period_seconds: meta.deletion_grace_period_seconds,
+        labels: meta.labels.clone(),
+        annotations: meta.annotations.clone(),
+        finalizers: meta.finalizers.clone(),
+        owner_references: meta
+            .owner_references
+            .iter()
+            .map(OwnerReference::from_json)
+            .collect(),
+        managed_fields: meta
+            .managed_fields
+            .iter()
+            .map(ManagedFieldsEntry::from_json)
+            .collect(),
+    }
 }
 
 /// A 422 for a list of field errors.

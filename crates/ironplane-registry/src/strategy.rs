@@ -102,6 +102,12 @@ pub trait Strategy: Send + Sync + 'static {
         false
     }
 
+    /// Whether failed delete preconditions are reported through the storage layer's words, as
+    /// upstream's generic store does (namespaces check them in their own REST code, plainly).
+    fn wraps_precondition_errors(&self) -> bool {
+        true
+    }
+
     /// Whether a delete answers with the object (rather than a `Status`).
     fn return_deleted_object(&self) -> bool {
         false
@@ -134,6 +140,23 @@ pub trait Strategy: Send + Sync + 'static {
     /// The field selector names this kind supports.
     fn supported_fields(&self) -> &'static [&'static str] {
         &["metadata.name", "metadata.namespace"]
+    }
+
+    /// Check a field selector's field name: `Ok` when supported, else upstream's message. Kinds
+    /// with their own field-label conversion (upstream registers one for Secret, Event, Namespace,
+    /// Pod...) say `field label not supported: x`; the others use the default conversion's words.
+    fn check_field_label(&self, field: &str) -> Result<(), String> {
+        if self.supported_fields().contains(&field) {
+            return Ok(());
+        }
+        if self.supported_fields() == ["metadata.name", "metadata.namespace"] {
+            ironplane_apimachinery::fields::default_meta_v1_field_selector_conversion(field, "")
+                .map(|_| ())
+        } else {
+            Err(ironplane_apimachinery::fields::field_label_not_supported(
+                field,
+            ))
+        }
     }
 }
 

@@ -21,6 +21,11 @@ use ironplane_storage::Storage;
 use ironplane_storage_etcd::{Compactor, EtcdOptions, EtcdStore, EtcdTls, KeyMap};
 use ironplane_storage_redb::{RedbStore, RedbStoreOptions};
 
+/// mimalloc instead of glibc's allocator: request handling allocates many small, short-lived
+/// objects from several threads, where glibc spends much of the time and keeps freed memory.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Kubernetes API server in one process.
 #[derive(Parser)]
 #[command(name = "ironplane", version, about)]
@@ -295,6 +300,7 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     config.request_timeout = options.request_timeout;
     config.max_requests_inflight = options.max_requests_inflight;
     config.max_mutating_requests_inflight = options.max_mutating_requests_inflight;
+    config.client_ca_pem = Some(pki.ca_cert_pem.clone());
     let server = Server::start(config, backend.storage()).await?;
     let url = server_url(server.local_addr());
     let kubeconfig_path = data_dir.join("kubeconfig");

@@ -104,15 +104,9 @@ impl ListParams {
         let field_selector = query.get("fieldSelector").unwrap_or_default();
         let fields = fields::Selector::parse(&field_selector)
             .map_err(|err| ApiError::bad_request(err.to_string()))?;
-        let supported = strategy.supported_fields();
-        let fields = fields.transform(|field, value| {
-            if supported.contains(&field) {
-                Ok((field.to_owned(), value.to_owned()))
-            } else {
-                Err(ApiError::bad_request(format!(
-                    "field label not supported: {field}"
-                )))
-            }
+        let fields = fields.transform(|field, value| match strategy.check_field_label(field) {
+            Ok(()) => Ok((field.to_owned(), value.to_owned())),
+            Err(message) => Err(ApiError::bad_request(message)),
         })?;
         let limit = match query.integer("limit")? {
             Some(limit) if limit > 0 => Some(limit as usize),

@@ -159,6 +159,6 @@ fn stream_list(
         });
     let pieces = std::iter::once(Bytes::from(head))
         .chain(items)
-        .chain(std::iter::once(Bytes::from_static(b"]}")));
+        .chain(std::iter::once(Bytes::from_static(b"]}\n")));
     body::chunked(pieces.collect::<Vec<_>>().into_iter())
 }

@@ -306,6 +306,10 @@ impl Strategy for NamespaceStrategy {
         true
     }
 
+    fn wraps_precondition_errors(&self) -> bool {
+        false
+    }
+
     fn table_columns(&self) -> Vec<TableColumnDefinition> {
         vec![
             TableColumnDefinition::name_column(),
