@@ -30,6 +30,9 @@ impl SelectionPredicate {
 
     /// Whether an object is selected.
     pub fn matches(&self, object: &CachedObject) -> bool {
+        if self.labels.is_empty() && self.fields.is_empty() {
+            return true;
+        }
         self.labels.matches(&object.labels)
             && (self.fields.is_empty()
                 || self

@@ -170,9 +170,45 @@ struct WatchBody {
     initial_end_pending: bool,
     last_revision: i64,
     bookmarks: Option<tokio::time::Interval>,
+    /// When the watch ends; compared on every poll, waited on only when idle.
+    deadline_at: tokio::time::Instant,
     deadline: Pin<Box<tokio::time::Sleep>>,
     shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
     done: bool,
+}
+
+/// Frames ready to leave: one is passed on as it is (a shared encoding, no copy); several are
+/// joined into one write.
+#[derive(Default)]
+struct Frames {
+    first: Option<Bytes>,
+    joined: BytesMut,
+    len: usize,
+}
+
+impl Frames {
+    fn push(&mut self, frame: Bytes) {
+        self.len += frame.len();
+        match self.first.take() {
+            None if self.joined.is_empty() => self.first = Some(frame),
+            None => self.joined.extend_from_slice(&frame),
+            Some(first) => {
+                self.joined.extend_from_slice(&first);
+                self.joined.extend_from_slice(&frame);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self.first {
+            Some(first) => first,
+            None => self.joined.freeze(),
+        }
+    }
 }
 
 impl WatchBody {
@@ -191,7 +227,8 @@ impl WatchBody {
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             interval
         });
-        let deadline = Box::pin(tokio::time::sleep(context.timeout));
+        let deadline_at = tokio::time::Instant::now() + context.timeout;
+        let deadline = Box::pin(tokio::time::sleep_until(deadline_at));
         let stop: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
             while !*shutdown.borrow_and_update() {
                 if shutdown.changed().await.is_err() {
@@ -207,6 +244,7 @@ impl WatchBody {
             initial,
             backlog,
             bookmarks,
+            deadline_at,
             deadline,
             shutdown: stop,
             done: false,
@@ -216,21 +254,21 @@ impl WatchBody {
 
     /// Gather frames that are ready without waiting: initial state, the end-of-initial bookmark,
     /// the backlog, then whatever live events are queued. Ready when the watcher's queue closed.
-    fn gather(&mut self, cx: &mut Context<'_>, out: &mut BytesMut) -> Poll<()> {
-        while out.len() < FRAME_BATCH_BYTES {
+    fn gather(&mut self, cx: &mut Context<'_>, out: &mut Frames) -> Poll<()> {
+        while out.len < FRAME_BATCH_BYTES {
             if let Some(object) = self.initial.next() {
-                out.extend_from_slice(&encode_object(&self.context, EventType::Added, &object));
+                out.push(encode_object(&self.context, EventType::Added, &object));
                 continue;
             }
             if self.initial_end_pending {
                 self.initial_end_pending = false;
-                out.extend_from_slice(&bookmark(&self.context, self.watcher.start_revision, true));
+                out.push(bookmark(&self.context, self.watcher.start_revision, true));
                 continue;
             }
             if let Some(event) = self.backlog.next() {
                 self.last_revision = event.revision;
                 if let Some(frame) = encode_change(&self.context, &event) {
-                    out.extend_from_slice(&frame);
+                    out.push(frame);
                 }
                 continue;
             }
@@ -238,7 +276,7 @@ impl WatchBody {
                 Poll::Ready(Some(event)) => {
                     self.last_revision = event.revision;
                     if let Some(frame) = encode_change(&self.context, &event) {
-                        out.extend_from_slice(&frame);
+                        out.push(frame);
                     }
                 }
                 // The cache cut this watcher off (it fell behind) or restarted: end the watch so
@@ -260,15 +298,11 @@ impl http_body::Body for WatchBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::convert::Infallible>>> {
         let this = &mut *self;
-        if this.done {
-            return Poll::Ready(None);
-        }
-        if this.shutdown.as_mut().poll(cx).is_ready() || this.deadline.as_mut().poll(cx).is_ready()
-        {
+        if this.done || tokio::time::Instant::now() >= this.deadline_at {
             this.done = true;
             return Poll::Ready(None);
         }
-        let mut out = BytesMut::new();
+        let mut out = Frames::default();
         let ended = this.gather(cx, &mut out).is_ready();
         if out.is_empty()
             && !ended
@@ -280,20 +314,26 @@ impl http_body::Body for WatchBody {
             let revision = this.context.scope_strategy.store.cache().revision();
             if revision >= this.last_revision {
                 this.last_revision = revision;
-                out.extend_from_slice(&bookmark(&this.context, revision, false));
+                out.push(bookmark(&this.context, revision, false));
             }
         }
         if ended {
             this.done = true;
         }
-        if out.is_empty() {
-            return if this.done {
-                Poll::Ready(None)
-            } else {
-                Poll::Pending
-            };
+        if !out.is_empty() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(out.into_bytes()))));
         }
-        Poll::Ready(Some(Ok(http_body::Frame::data(out.freeze()))))
+        if this.done {
+            return Poll::Ready(None);
+        }
+        // Idle: only now wait on the deadline and on shutdown (polling them on every event would
+        // cost a timer registration per frame).
+        if this.shutdown.as_mut().poll(cx).is_ready() || this.deadline.as_mut().poll(cx).is_ready()
+        {
+            this.done = true;
+            return Poll::Ready(None);
+        }
+        Poll::Pending
     }
 }
 
