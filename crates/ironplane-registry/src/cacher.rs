@@ -356,13 +356,16 @@ impl WatchCache {
     }
 
     /// Read a page of objects under `key_prefix` that satisfy `predicate`, starting at
-    /// `start_key`, at most `limit` of them.
+    /// `start_key`, at most `limit` of them. A page that fills up gets a next key when any key
+    /// follows it (matching or not, as upstream's paging does); `count_remaining` also counts
+    /// what follows (only meaningful for an unfiltered list).
     pub fn list(
         &self,
         key_prefix: &str,
         start_key: Option<&str>,
         limit: Option<usize>,
         predicate: &(dyn Fn(&CachedObject) -> bool + Send + Sync),
+        count_remaining: bool,
     ) -> Result<CacheListPage, ApiError> {
         let inner = self
             .shared
@@ -370,38 +373,40 @@ impl WatchCache {
             .read()
             .map_err(|_| ApiError::internal("watch cache lock poisoned"))?;
         let start = start_key.unwrap_or(key_prefix);
+        let end = prefix_end(key_prefix);
+        let mut range = inner.objects.range::<str, _>((
+            Bound::Included(start),
+            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+        ));
         let mut items = Vec::new();
-        let mut next_key = None;
-        let mut remaining = 0u64;
-        let range = inner
-            .objects
-            .range::<str, _>((Bound::Included(start), Bound::Unbounded));
-        for (key, object) in range {
-            if !key.starts_with(key_prefix) {
-                break;
-            }
-            if !predicate(object) {
-                continue;
-            }
-            match limit {
-                Some(limit) if items.len() >= limit => {
-                    if next_key.is_none() {
-                        next_key = Some(ironplane_storage::key_after(
-                            &items
-                                .last()
-                                .map(|last: &Arc<CachedObject>| last.key.clone())
-                                .unwrap_or_default(),
-                        ));
-                    }
-                    remaining += 1;
+        let limit = limit.unwrap_or(usize::MAX);
+        for (_, object) in range.by_ref() {
+            if predicate(object) {
+                items.push(object.clone());
+                if items.len() >= limit {
+                    break;
                 }
-                _ => items.push(object.clone()),
+            }
+        }
+        let mut next_key = None;
+        let mut remaining = None;
+        if items.len() >= limit {
+            let rest = if count_remaining {
+                range.count() as u64
+            } else {
+                u64::from(range.next().is_some())
+            };
+            if rest > 0 {
+                next_key = items
+                    .last()
+                    .map(|last: &Arc<CachedObject>| ironplane_storage::key_after(&last.key));
+                remaining = count_remaining.then_some(rest);
             }
         }
         Ok(CacheListPage {
             items,
             revision: inner.revision,
-            remaining: next_key.as_ref().map(|_| remaining),
+            remaining,
             next_key,
         })
     }
@@ -423,13 +428,12 @@ impl WatchCache {
         let mut initial = Vec::new();
         match start {
             WatchStart::InitialState => {
-                let range = inner
-                    .objects
-                    .range::<str, _>((Bound::Included(key_prefix), Bound::Unbounded));
-                for (key, object) in range {
-                    if !key.starts_with(key_prefix) {
-                        break;
-                    }
+                let end = prefix_end(key_prefix);
+                let range = inner.objects.range::<str, _>((
+                    Bound::Included(key_prefix),
+                    end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                ));
+                for (_, object) in range {
                     if predicate(object) {
                         initial.push(object.clone());
                     }
@@ -678,6 +682,18 @@ impl WatchCache {
             self.revision_sender.send_replace(revision);
         }
     }
+}
+
+/// The smallest key after every key that starts with `prefix` (`None` when there is none).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut bytes = prefix.as_bytes().to_vec();
+    while let Some(last) = bytes.pop() {
+        if last < 0x7f {
+            bytes.push(last + 1);
+            return String::from_utf8(bytes).ok();
+        }
+    }
+    None
 }
 
 /// Offer an event to every watcher it concerns; cut off those whose queue is full.

@@ -620,6 +620,7 @@ impl Store {
             .as_deref()
             .filter(|rv| !rv.is_empty());
         let predicate = request.predicate.clone();
+        let unfiltered = predicate.is_everything();
         let matches = move |object: &CachedObject| predicate.matches(object);
         if let Some(token) = request.continue_token.as_deref().filter(|t| !t.is_empty()) {
             if rv.is_some() {
@@ -632,15 +633,23 @@ impl Store {
             if revision < 0 {
                 // An inconsistent continuation: the remainder at the latest revision.
                 self.cache.wait_consistent().await?;
-                let page =
-                    self.cache
-                        .list(&list_prefix, Some(&start_key), request.limit, &matches)?;
+                let page = self.cache.list(
+                    &list_prefix,
+                    Some(&start_key),
+                    request.limit,
+                    &matches,
+                    unfiltered,
+                )?;
                 return Ok(self.cache_result(page, &list_prefix));
             }
             if self.cache.revision() == revision {
-                let page =
-                    self.cache
-                        .list(&list_prefix, Some(&start_key), request.limit, &matches)?;
+                let page = self.cache.list(
+                    &list_prefix,
+                    Some(&start_key),
+                    request.limit,
+                    &matches,
+                    unfiltered,
+                )?;
                 if page.revision == revision {
                     return Ok(self.cache_result(page, &list_prefix));
                 }
@@ -686,7 +695,7 @@ impl Store {
         }
         let page = self
             .cache
-            .list(&list_prefix, None, request.limit, &matches)?;
+            .list(&list_prefix, None, request.limit, &matches, unfiltered)?;
         Ok(self.cache_result(page, &list_prefix))
     }
 
