@@ -65,16 +65,20 @@ fn encode(c: &mut Criterion) {
 }
 
 fn selectors(c: &mut Criterion) {
-    let labels: BTreeMap<String, String> = [("app", "web"), ("tier", "frontend"), ("release", "stable")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let labels: BTreeMap<String, String> =
+        [("app", "web"), ("tier", "frontend"), ("release", "stable")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
     let selector = labels::Selector::parse("app=web,tier in (frontend,backend),!canary").unwrap();
     c.bench_function("label selector: 3 requirements against 3 labels", |b| {
         b.iter(|| black_box(&selector).matches(black_box(&labels)))
     });
     c.bench_function("label selector: parse 3 requirements", |b| {
-        b.iter(|| labels::Selector::parse(black_box("app=web,tier in (frontend,backend),!canary")).unwrap())
+        b.iter(|| {
+            labels::Selector::parse(black_box("app=web,tier in (frontend,backend),!canary"))
+                .unwrap()
+        })
     });
     let fields_selector = fields::Selector::parse("metadata.name=settings,type!=Opaque").unwrap();
     c.bench_function("field selector: 2 terms", |b| {
