@@ -218,6 +218,10 @@ fn auto_compact(shared: &Shared, writer: &Sender<Command>) -> Result<(), Storage
     drop(log);
     drop(meta);
     drop(txn);
+    // Never compact the newest revision: reads and watches pinned at the current revision (a
+    // paginated list, a watch cache starting up on an idle store) must keep working, as on etcd,
+    // whose compaction point stays readable.
+    target = target.min(snap.revision.saturating_sub(1));
     if target > snap.compact {
         tracing::debug!(revision = target, "automatic compaction");
         let reply = submit(
