@@ -1,12 +1,26 @@
-//! How long opening a store of many objects takes: `cargo run --release -p
-//! ironplane-storage-redb --example open_time -- [objects] [value bytes]`.
+//! How long opening a store of many objects takes, after a clean close and after a crash:
+//! `cargo run --release -p ironplane-storage-redb --example open_time -- [objects] [value bytes]`.
+//!
+//! The crash is simulated by copying the files of the live store (its redb file then holds only
+//! the last checkpoint): with checkpoints only by bytes, the log holds up to
+//! `wal_checkpoint_bytes` (16 MiB) of writes, the most a crash can leave to replay. Set
+//! `QUICK_REPAIR=1` for redb's quick-repair mode (durable commits save the allocator state, so the
+//! reopen after a crash need not rebuild it), and `WAL=off` to run without the write-ahead log.
 
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ironplane_storage::Storage;
 use ironplane_storage_redb::{RedbStore, RedbStoreOptions};
+
+fn options(path: &Path) -> RedbStoreOptions {
+    RedbStoreOptions::new(path)
+        .quick_repair(std::env::var_os("QUICK_REPAIR").is_some())
+        .wal_checkpoint_interval(Duration::from_secs(3600))
+        .wal(std::env::var("WAL").as_deref() != Ok("off"))
+}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let size = args.next().transpose()?.unwrap_or(1024);
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("open.redb");
-    let store = Arc::new(RedbStore::open(RedbStoreOptions::new(&path))?);
+    let store = Arc::new(RedbStore::open(options(&path))?);
     let value = Bytes::from(vec![b'v'; size]);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -38,17 +52,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "wrote {objects} objects of {size} B in {:?}",
         started.elapsed()
     );
+
+    // A crash image: the files as they are while the store is open and idle.
+    let crashed = tempfile::tempdir()?;
+    let crashed_path = crashed.path().join("open.redb");
+    std::fs::copy(&path, &crashed_path)?;
+    let wal = |p: &Path| p.with_file_name("open.redb-wal");
+    let log_bytes = std::fs::copy(wal(&path), wal(&crashed_path)).unwrap_or(0);
     store.close();
     drop(store);
+
     let size_on_disk = std::fs::metadata(&path)?.len();
     let started = Instant::now();
-    let store = RedbStore::open(RedbStoreOptions::new(&path))?;
+    let store = RedbStore::open(options(&path))?;
     let status = store.status().await?;
     println!(
-        "reopened ({} MiB, revision {}) in {:?}",
+        "reopened after a clean close ({} MiB, revision {}) in {:?}",
         size_on_disk / (1024 * 1024),
         status.revision,
         started.elapsed()
     );
+    store.close();
+
+    let started = Instant::now();
+    let store = RedbStore::open(options(&crashed_path))?;
+    let elapsed = started.elapsed();
+    let recovered = store.status().await?;
+    println!(
+        "reopened after a crash (log file {} MiB, revision {}) in {elapsed:?}",
+        log_bytes / (1024 * 1024),
+        recovered.revision,
+    );
+    if recovered.revision != status.revision {
+        return Err(format!(
+            "the crash image recovered revision {}, not {}",
+            recovered.revision, status.revision
+        )
+        .into());
+    }
     Ok(())
 }

@@ -22,6 +22,9 @@ pub(crate) enum EngineError {
     /// A record did not decode.
     #[error(transparent)]
     Corrupt(#[from] Corrupt),
+    /// The write-ahead log failed or is damaged.
+    #[error(transparent)]
+    Wal(#[from] crate::wal::WalError),
 }
 
 macro_rules! from_redb {

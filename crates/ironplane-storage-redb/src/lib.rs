@@ -2,8 +2,11 @@
 //!
 //! [`RedbStore`] implements the [`Storage`] contract on one redb file:
 //!
-//! - **Durable**: a write is answered only after the redb transaction holding it has committed
-//!   with `Durability::Immediate`, that is after fsync. It survives `kill -9` and power loss.
+//! - **Durable**: a write is answered only after it is on disk (fsynced): in the write-ahead log,
+//!   whose record of the group is appended and fsynced before the group's transaction commits, or
+//!   (without the log) in a redb commit with `Durability::Immediate`. It survives `kill -9` and
+//!   power loss; the log is replayed at open and folded into the redb file by periodic durable
+//!   commits (checkpoints).
 //! - **Group commit**: one writer thread takes every write waiting at that moment, applies them in
 //!   one transaction and pays one fsync for all of them, so throughput rises with concurrency.
 //! - **History**: superseded versions and a revision log are kept for past reads, paginated lists
@@ -32,6 +35,7 @@ mod housekeeping;
 mod options;
 mod read;
 mod schema;
+mod wal;
 mod watch;
 mod writer;
 
@@ -77,9 +81,15 @@ impl std::fmt::Debug for RedbStore {
 impl RedbStore {
     /// Open (or create) the store described by `options`.
     ///
-    /// Opening reads the counters in the meta table and nothing else. After a crash, redb first
-    /// repairs its allocator state, which walks the file unless
-    /// [`quick_repair`](RedbStoreOptions::quick_repair) was on while it was written.
+    /// Opening reads the counters in the meta table and the write-ahead log, which is empty after
+    /// a clean close. After a crash, redb first repairs its allocator state, which walks the file
+    /// unless [`quick_repair`](RedbStoreOptions::quick_repair) was on while it was written; then
+    /// the log's records that the file lacks are replayed (at most a checkpoint interval's worth)
+    /// and made durable.
+    ///
+    /// A damaged log (a bad record followed by valid newer ones, or records that do not follow
+    /// the database) fails the open with [`StorageError::Internal`]: acknowledged writes would
+    /// otherwise be lost silently.
     pub fn open(options: RedbStoreOptions) -> Result<Self, StorageError> {
         let db = redb::Builder::new()
             .set_cache_size(options.cache_size_bytes)
@@ -92,6 +102,15 @@ impl RedbStore {
                 other => EngineError::from(other).into(),
             })?;
         writer::initialize(&db)?;
+        // Recover whatever the log holds, whether or not the store keeps using one.
+        let wal_path = wal::path_for(&options.path);
+        writer::recover(&db, &wal_path, options.quick_repair)?;
+        let wal = if options.wal {
+            Some(wal::Wal::open(&wal_path).map_err(EngineError::from)?)
+        } else {
+            wal::remove(&wal_path).map_err(EngineError::from)?;
+            None
+        };
         let counters = Counters::load(&db)?;
         let db = Arc::new(db);
         let hub = Arc::new(Hub::new(
@@ -109,7 +128,7 @@ impl RedbStore {
             .store(schema::rev_i64(counters.compact), Ordering::Release);
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
-        let writer = Writer::new(db, shared.clone(), counters);
+        let writer = Writer::new(db, shared.clone(), counters, wal);
         threads.push(
             std::thread::Builder::new()
                 .name("ironplane-redb-writer".into())

@@ -50,10 +50,27 @@ pub struct RedbStoreOptions {
     pub group_commit_linger: Duration,
     /// redb's page cache. Default: 256 MiB.
     pub cache_size_bytes: usize,
-    /// redb's quick-repair mode: every commit also saves the allocator state (and commits in two
-    /// phases), so that reopening after a crash needs no scan of the whole file. It costs a second
-    /// fsync per group commit. Default: off (a clean close never needs the scan).
+    /// redb's quick-repair mode: every durable commit also saves the allocator state (and commits
+    /// in two phases), so that reopening after a crash needs no scan of the whole file. With the
+    /// write-ahead log only checkpoints are durable commits, so it costs a second fsync per
+    /// checkpoint; without the log, a second fsync per group commit. Default: off (a clean close
+    /// never needs the scan).
     pub quick_repair: bool,
+    /// Make groups durable through a write-ahead log (`<path>-wal`): one sequential append and
+    /// one `fdatasync` per group, with the redb file made durable only at checkpoints. Off, every
+    /// group is a durable redb commit (several scattered page writes and an fsync: slower, but no
+    /// second file). Either way a log left by an earlier run is replayed at open. Default: on.
+    pub wal: bool,
+    /// The longest time between checkpoints while writes come in: a durable redb commit that
+    /// takes in every logged group, after which the log starts over. It bounds the log (and so
+    /// the replay after a crash) in time. A checkpoint holds writes up while it writes out the
+    /// pages changed since the last one (about 30 ms after 100 ms of 1 KiB creates at full speed
+    /// on a 2-core VM), so a longer interval gives fewer but longer pauses for about the same
+    /// throughput. Default: 100 ms.
+    pub wal_checkpoint_interval: Duration,
+    /// Checkpoint sooner once the log holds this many bytes since the last checkpoint; it bounds
+    /// the log file and the replay in size. Default: 16 MiB.
+    pub wal_checkpoint_bytes: u64,
 }
 
 impl RedbStoreOptions {
@@ -75,6 +92,9 @@ impl RedbStoreOptions {
             group_commit_linger: Duration::from_millis(1),
             cache_size_bytes: 256 * 1024 * 1024,
             quick_repair: false,
+            wal: true,
+            wal_checkpoint_interval: Duration::from_millis(100),
+            wal_checkpoint_bytes: 16 * 1024 * 1024,
         }
     }
 
@@ -135,6 +155,24 @@ impl RedbStoreOptions {
     /// Set [`quick_repair`](Self::quick_repair).
     pub fn quick_repair(mut self, enabled: bool) -> Self {
         self.quick_repair = enabled;
+        self
+    }
+
+    /// Set [`wal`](Self::wal).
+    pub fn wal(mut self, enabled: bool) -> Self {
+        self.wal = enabled;
+        self
+    }
+
+    /// Set [`wal_checkpoint_interval`](Self::wal_checkpoint_interval).
+    pub fn wal_checkpoint_interval(mut self, interval: Duration) -> Self {
+        self.wal_checkpoint_interval = interval;
+        self
+    }
+
+    /// Set [`wal_checkpoint_bytes`](Self::wal_checkpoint_bytes).
+    pub fn wal_checkpoint_bytes(mut self, bytes: u64) -> Self {
+        self.wal_checkpoint_bytes = bytes;
         self
     }
 }

@@ -30,6 +30,9 @@ pub(crate) const META_COMPACT: &str = "compact_revision";
 pub(crate) const META_COMPACTED_THROUGH: &str = "compacted_through";
 /// Bytes held only for history: superseded versions plus log entries.
 pub(crate) const META_RETAINED_BYTES: &str = "retained_bytes";
+/// The sequence number of the last write-ahead log record whose changes the tables hold (0 when
+/// none was ever written). Recovery replays the records after it.
+pub(crate) const META_WAL_SEQ: &str = "wal_seq";
 /// The layout version of this file.
 pub(crate) const META_FORMAT: &str = "format";
 /// The layout version this code writes.
