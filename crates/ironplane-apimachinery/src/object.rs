@@ -89,6 +89,59 @@ impl Object {
     }
 }
 
+/// Insert `"resourceVersion":"<revision>"` into a stored encoding, where the encoder would have
+/// written it (right after `metadata.uid`), without decoding the object. Stored objects are our
+/// own encoding without a resourceVersion, and `"uid":"` can only occur as the metadata field: the
+/// fields before it are `kind`, `apiVersion` and metadata strings, inside which every quote is
+/// escaped. `None` when the encoding does not have that shape (the caller then decodes).
+pub fn splice_resource_version(stored: &[u8], revision: i64) -> Option<Vec<u8>> {
+    const METADATA: &[u8] = b"\"metadata\":{";
+    const UID: &[u8] = b"\"uid\":\"";
+    let find = |haystack: &[u8], needle: &[u8]| {
+        haystack
+            .windows(needle.len())
+            .position(|window| window == needle)
+    };
+    let metadata = find(stored, METADATA)? + METADATA.len();
+    let uid = metadata + find(&stored[metadata..], UID)?;
+    // Only the plain string fields (name, generateName, namespace) may come before the uid: a
+    // brace or bracket means the match is not metadata's own uid (an object stored without one).
+    if stored[metadata..uid]
+        .iter()
+        .any(|byte| matches!(byte, b'{' | b'}' | b'[' | b']'))
+    {
+        return None;
+    }
+    let start = uid + UID.len();
+    let end = start + stored[start..].iter().position(|byte| *byte == b'"')?;
+    if stored[start..end].contains(&b'\\') {
+        return None;
+    }
+    let insert = format!(",\"resourceVersion\":\"{revision}\"");
+    let mut out = Vec::with_capacity(stored.len() + insert.len());
+    out.extend_from_slice(&stored[..=end]);
+    out.extend_from_slice(insert.as_bytes());
+    out.extend_from_slice(&stored[end + 1..]);
+    Some(out)
+}
+
+/// Only the labels of an encoded object, read without building the rest of it.
+pub fn labels_of(
+    json: &[u8],
+) -> Result<std::collections::BTreeMap<String, String>, serde_json::Error> {
+    #[derive(serde::Deserialize, Default)]
+    struct Metadata {
+        #[serde(default)]
+        labels: std::collections::BTreeMap<String, String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Labels {
+        #[serde(default)]
+        metadata: Metadata,
+    }
+    Ok(serde_json::from_slice::<Labels>(json)?.metadata.labels)
+}
+
 fn take_string(map: &mut Map<String, Value>, key: &str) -> String {
     match map.remove(key) {
         Some(Value::String(text)) => text,
@@ -116,6 +169,32 @@ impl Serialize for Object {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splices_resource_versions_like_the_encoder_writes_them() {
+        let mut object = Object::from_json(
+            br#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"x","namespace":"d","uid":"0b5a1c7e-1111-4222-8333-944455556666","creationTimestamp":"2026-01-01T00:00:00Z","labels":{"uid":"no"}},"data":{"\"uid\":\"":"v"}}"#,
+        )
+        .unwrap();
+        let stored = object.to_json();
+        object.metadata.resource_version = "42".into();
+        assert_eq!(
+            splice_resource_version(&stored, 42).unwrap(),
+            object.to_json()
+        );
+        assert!(splice_resource_version(br#"{"kind":"X","metadata":{"name":"a"}}"#, 1).is_none());
+        assert!(
+            splice_resource_version(
+                br#"{"kind":"X","metadata":{"name":"a","labels":{"a":"b"}},"data":{"uid":"u"}}"#,
+                1
+            )
+            .is_none()
+        );
+        assert_eq!(
+            labels_of(&stored).unwrap().get("uid").map(String::as_str),
+            Some("no")
+        );
+    }
 
     #[test]
     fn round_trips_in_upstream_order() {

@@ -31,8 +31,9 @@ use crate::strategy::Strategy;
 /// here grows with the number of objects).
 #[derive(Debug)]
 pub struct CachedObject {
-    /// The storage key (`.../{namespace}/{name}` or `.../{name}`).
-    pub key: String,
+    /// The storage key (`.../{namespace}/{name}` or `.../{name}`), shared with the cache's
+    /// index.
+    pub key: Arc<str>,
     /// The revision this state was written at (its resourceVersion).
     pub revision: Revision,
     /// The object's JSON, resourceVersion included.
@@ -48,16 +49,20 @@ pub struct CachedObject {
 
 impl CachedObject {
     /// Build from a decoded object whose resourceVersion is already set.
-    pub fn new(key: String, revision: Revision, object: &Object, strategy: &dyn Strategy) -> Self {
+    pub fn new(key: &str, revision: Revision, object: &Object, strategy: &dyn Strategy) -> Self {
         let fields = strategy
             .selectable_fields(object)
             .into_iter()
             .filter(|(name, _)| !matches!(*name, "metadata.name" | "metadata.namespace"))
             .collect();
+        // The encoder's buffer grows by doubling; a cached encoding lives as long as its object,
+        // so give back the slack (up to half of it) before keeping it.
+        let mut json = object.to_json();
+        json.shrink_to_fit();
         CachedObject {
-            key,
+            key: Arc::from(key),
             revision,
-            json: Bytes::from(object.to_json()),
+            json: Bytes::from(json),
             labels: object.metadata.labels.clone(),
             fields,
             namespaced: strategy.info().namespaced,
@@ -231,7 +236,7 @@ struct WatcherSlot {
 
 #[derive(Default)]
 struct Inner {
-    objects: BTreeMap<String, Arc<CachedObject>>,
+    objects: BTreeMap<Arc<str>, Arc<CachedObject>>,
     revision: Revision,
     ready: bool,
     events: VecDeque<Arc<CacheEvent>>,
@@ -580,10 +585,29 @@ impl WatchCache {
 
     /// Decode a stored value into a cached object with its resourceVersion set.
     fn cache_value(&self, kv: &KeyValue, revision: Revision) -> Result<CachedObject, ApiError> {
+        // The common case: kinds whose selectable fields all come from the key need only the
+        // labels, and the resourceVersion can be spliced into the stored encoding. This is what
+        // keeps startup and every write cheap; other kinds decode the object.
+        if !self.strategy.has_extra_selectable_fields()
+            && let Some(mut json) =
+                ironplane_apimachinery::object::splice_resource_version(&kv.value, revision)
+        {
+            json.shrink_to_fit();
+            let labels =
+                ironplane_apimachinery::object::labels_of(&json).map_err(ApiError::internal)?;
+            return Ok(CachedObject {
+                key: Arc::from(kv.key.as_str()),
+                revision,
+                json: Bytes::from(json),
+                labels,
+                fields: Box::default(),
+                namespaced: self.strategy.info().namespaced,
+            });
+        }
         let mut object = Object::from_json(&kv.value).map_err(ApiError::internal)?;
         object.metadata.resource_version = revision.to_string();
         Ok(CachedObject::new(
-            kv.key.clone(),
+            &kv.key,
             revision,
             &object,
             self.strategy.as_ref(),
@@ -591,7 +615,7 @@ impl WatchCache {
     }
 
     /// Replace the whole state after a (re)list, cutting off every watcher.
-    fn replace(&self, objects: BTreeMap<String, Arc<CachedObject>>, revision: Revision) {
+    fn replace(&self, objects: BTreeMap<Arc<str>, Arc<CachedObject>>, revision: Revision) {
         if let Ok(mut inner) = self.shared.inner.write() {
             inner.objects = objects;
             inner.revision = revision;
@@ -756,7 +780,9 @@ async fn reflect(cache: Weak<WatchCache>) {
 
 impl WatchCache {
     async fn list_and_watch(&self) -> Result<(), StorageError> {
-        const PAGE: usize = 10_000;
+        // Small pages: the storage's page buffers are transient, and a big one would leave its
+        // high-water mark in the process long after startup.
+        const PAGE: usize = 1_000;
         let first = self
             .storage
             .list(
@@ -774,7 +800,8 @@ impl WatchCache {
             for kv in &page.kvs {
                 match self.cache_value(kv, kv.mod_revision) {
                     Ok(object) => {
-                        objects.insert(kv.key.clone(), Arc::new(object));
+                        let object = Arc::new(object);
+                        objects.insert(object.key.clone(), object);
                     }
                     Err(err) => {
                         tracing::error!(key = %kv.key, error = %err, "undecodable object skipped")

@@ -757,12 +757,8 @@ impl Store {
             };
             for kv in &page.kvs {
                 let object = self.decode(kv)?;
-                let cached = CachedObject::new(
-                    kv.key.clone(),
-                    kv.mod_revision,
-                    &object,
-                    self.strategy.as_ref(),
-                );
+                let cached =
+                    CachedObject::new(&kv.key, kv.mod_revision, &object, self.strategy.as_ref());
                 if !predicate.matches(&cached) {
                     continue;
                 }
@@ -770,7 +766,7 @@ impl Store {
                     let next = ironplane_storage::key_after(
                         &items
                             .last()
-                            .map(|last: &Arc<CachedObject>| last.key.clone())
+                            .map(|last: &Arc<CachedObject>| last.key.to_string())
                             .unwrap_or_default(),
                     );
                     return Ok(ListResult {

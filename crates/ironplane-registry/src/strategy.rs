@@ -137,6 +137,14 @@ pub trait Strategy: Send + Sync + 'static {
         default_fields(object, self.info().namespaced)
     }
 
+    /// Whether [`Strategy::selectable_fields`] reads anything besides `metadata.name` and
+    /// `metadata.namespace` (which the watch cache takes from the key without decoding).
+    fn has_extra_selectable_fields(&self) -> bool {
+        self.supported_fields()
+            .iter()
+            .any(|field| !matches!(*field, "metadata.name" | "metadata.namespace"))
+    }
+
     /// The field selector names this kind supports.
     fn supported_fields(&self) -> &'static [&'static str] {
         &["metadata.name", "metadata.namespace"]

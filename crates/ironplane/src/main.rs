@@ -123,15 +123,11 @@ impl Backend {
             // Lists and watches are served from the watch cache, so the engine's page cache only
             // backs writes and the odd direct read: keep it small so that memory follows the data,
             // not the cache.
-            store_options.cache_size_bytes = 32 * 1024 * 1024;
+            store_options.cache_size_bytes = 16 * 1024 * 1024;
             // The watch caches keep their own event windows; the store's ring only serves a
             // cache that resumes after a restart of its watch, so a small one does.
             store_options.event_ring_capacity = 1024;
-            store_options.event_ring_max_bytes = 8 * 1024 * 1024;
-            // The watch caches keep their own event windows; the store's ring only serves a
-            // cache that resumes after a restart of its watch, so a small one does.
-            store_options.event_ring_capacity = 1024;
-            store_options.event_ring_max_bytes = 8 * 1024 * 1024;
+            store_options.event_ring_max_bytes = 4 * 1024 * 1024;
             let store = RedbStore::open(store_options).context("cannot open the embedded store")?;
             return Ok(Backend::Embedded(Arc::new(store)));
         }
