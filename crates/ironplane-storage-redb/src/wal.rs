@@ -49,7 +49,6 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-
 /// The file header: magic and layout version.
 const FILE_MAGIC: &[u8; 16] = b"ironplane wal\0\0\0";
 /// The layout version of the file this code writes.
