@@ -73,6 +73,32 @@ fn start_load(
     (outcome, tasks)
 }
 
+/// Keep the load running until some write after `since` was acknowledged (or 20 s have passed:
+/// a busy machine may take a while to elect a leader or reconnect), then stop it.
+async fn run_until_acked_after(
+    outcome: &Mutex<Outcome>,
+    since: Instant,
+    stop: &AtomicBool,
+    writers: Vec<tokio::task::JoinHandle<()>>,
+) -> Outcome {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline
+        && !outcome
+            .lock()
+            .unwrap()
+            .acked
+            .values()
+            .any(|(_, at)| *at > since)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    std::mem::take(&mut *outcome.lock().unwrap())
+}
+
 /// What a watch delivered, read by its own task as a watch cache would read it.
 #[derive(Default)]
 struct WatchLog {
@@ -264,11 +290,7 @@ async fn etcd_restart_under_load() {
         recovered - started
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::SeqCst);
-    for writer in writers {
-        writer.await.unwrap();
-    }
-    let outcome = std::mem::take(&mut *outcome.lock().unwrap());
+    let outcome = run_until_acked_after(&outcome, recovered, &stop, writers).await;
     assert!(
         outcome.acked.values().any(|(_, at)| *at < killed),
         "no write succeeded before the fault"
@@ -300,21 +322,11 @@ async fn cluster_member_killed_under_load() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     etcd.members[leader].kill();
     let killed = Instant::now();
-    tokio::time::sleep(Duration::from_millis(4500)).await;
-    stop.store(true, Ordering::SeqCst);
-    for writer in writers {
-        writer.await.unwrap();
-    }
-    let outcome = std::mem::take(&mut *outcome.lock().unwrap());
     // The cluster elects a new leader within a few seconds; writes continue after that.
-    check_after_fault(
-        &store,
-        &outcome,
-        &watch,
-        killed + Duration::from_secs(3),
-        timeout,
-    )
-    .await;
+    let recovered = killed + Duration::from_secs(3);
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let outcome = run_until_acked_after(&outcome, recovered, &stop, writers).await;
+    check_after_fault(&store, &outcome, &watch, recovered, timeout).await;
 }
 
 /// Which member leads the cluster.
