@@ -129,6 +129,7 @@ pub fn splice_resource_version(stored: &[u8], revision: i64) -> Option<Vec<u8>> 
 pub fn labels_of(
     json: &[u8],
 ) -> Result<std::collections::BTreeMap<String, String>, serde_json::Error> {
+    use serde::Deserialize;
     #[derive(serde::Deserialize, Default)]
     struct Metadata {
         #[serde(default)]
@@ -138,6 +139,19 @@ pub fn labels_of(
     struct Labels {
         #[serde(default)]
         metadata: Metadata,
+    }
+    // Our encoder writes `metadata` right after the type meta: read that one value and stop,
+    // instead of scanning the object's data too.
+    const METADATA: &[u8] = b"\"metadata\":{";
+    if let Some(at) = json
+        .windows(METADATA.len())
+        .position(|window| window == METADATA)
+    {
+        let mut deserializer =
+            serde_json::Deserializer::from_slice(&json[at + METADATA.len() - 1..]);
+        if let Ok(metadata) = Metadata::deserialize(&mut deserializer) {
+            return Ok(metadata.labels);
+        }
     }
     Ok(serde_json::from_slice::<Labels>(json)?.metadata.labels)
 }

@@ -797,6 +797,28 @@ impl WatchCache {
         let mut objects = BTreeMap::new();
         let mut page = first;
         loop {
+            // Read the next page while this one is decoded: the two halves of the work then run
+            // on both cores, which is most of the startup time of a large store.
+            let next = match page.kvs.last() {
+                Some(last) if page.more => {
+                    let storage = self.storage.clone();
+                    let prefix = self.prefix.clone();
+                    let start = ironplane_storage::key_after(&last.key);
+                    Some(tokio::spawn(async move {
+                        storage
+                            .list(
+                                &prefix,
+                                StorageListOptions {
+                                    limit: Some(PAGE),
+                                    revision: Some(revision),
+                                    start_key: Some(start),
+                                },
+                            )
+                            .await
+                    }))
+                }
+                _ => None,
+            };
             for kv in &page.kvs {
                 match self.cache_value(kv, kv.mod_revision) {
                     Ok(object) => {
@@ -808,22 +830,10 @@ impl WatchCache {
                     }
                 }
             }
-            let Some(last) = page.kvs.last() else { break };
-            if !page.more {
-                break;
-            }
-            let start = ironplane_storage::key_after(&last.key);
-            page = self
-                .storage
-                .list(
-                    &self.prefix,
-                    StorageListOptions {
-                        limit: Some(PAGE),
-                        revision: Some(revision),
-                        start_key: Some(start),
-                    },
-                )
-                .await?;
+            let Some(next) = next else { break };
+            page = next
+                .await
+                .map_err(|err| StorageError::internal(err.to_string()))??;
         }
         let mut watch = self
             .storage
