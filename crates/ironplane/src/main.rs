@@ -21,11 +21,6 @@ use ironplane_storage::Storage;
 use ironplane_storage_etcd::{Compactor, EtcdOptions, EtcdStore, EtcdTls, KeyMap};
 use ironplane_storage_redb::{RedbStore, RedbStoreOptions};
 
-/// mimalloc instead of glibc's allocator: request handling allocates many small, short-lived
-/// objects from several threads, where glibc spends much of the time and keeps freed memory.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A Kubernetes API server in one process.
 #[derive(Parser)]
 #[command(name = "ironplane", version, about)]
