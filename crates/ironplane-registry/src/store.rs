@@ -632,6 +632,19 @@ impl Store {
                 .map_err(|err| ApiError::bad_request(format!("invalid continue token: {err}")))?;
             if revision < 0 {
                 // An inconsistent continuation: the remainder at the latest revision.
+                if !self.cache.is_ready() {
+                    let current = self.current_revision().await?;
+                    return self
+                        .list_from_storage(
+                            &list_prefix,
+                            Some(start_key),
+                            current,
+                            request.limit,
+                            &request.predicate,
+                            true,
+                        )
+                        .await;
+                }
                 self.cache.wait_consistent().await?;
                 let page = self.cache.list(
                     &list_prefix,
@@ -670,6 +683,28 @@ impl Store {
             (None, Some(rv), Some(_)) => rv != "0",
             _ => false,
         };
+        if !exact && !self.cache.is_ready() {
+            // The cache is still loading (a large collection after a restart): read from storage,
+            // as upstream does while its watch cache initializes, rather than keep the client
+            // waiting. A resourceVersion newer than the store's waits for the cache below.
+            let current = self.current_revision().await?;
+            let wanted = match rv {
+                Some(rv) if rv != "0" => parse_resource_version(rv)?,
+                _ => 0,
+            };
+            if wanted <= current {
+                return self
+                    .list_from_storage(
+                        &list_prefix,
+                        None,
+                        current,
+                        request.limit,
+                        &request.predicate,
+                        false,
+                    )
+                    .await;
+            }
+        }
         match rv {
             None => self.cache.wait_consistent().await?,
             Some("0") => {}
@@ -697,6 +732,15 @@ impl Store {
             .cache
             .list(&list_prefix, None, request.limit, &matches, unfiltered)?;
         Ok(self.cache_result(page, &list_prefix))
+    }
+
+    /// The store's current revision.
+    async fn current_revision(&self) -> Result<Revision, ApiError> {
+        self.storage
+            .status()
+            .await
+            .map(|status| status.revision)
+            .map_err(|err| self.storage_error(err, ""))
     }
 
     fn cache_result(&self, page: CacheListPage, list_prefix: &str) -> ListResult {

@@ -128,6 +128,14 @@ impl TestServer {
 
     /// Start a server, letting the test adjust its configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::start_on(adjust, |store| store).await
+    }
+
+    /// Start a server on the fresh store as `wrap` presents it (a test may interpose on storage).
+    pub async fn start_on(
+        adjust: impl FnOnce(&mut ServerConfig),
+        wrap: impl FnOnce(Arc<dyn ironplane_storage::Storage>) -> Arc<dyn ironplane_storage::Storage>,
+    ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let pki = mint();
         let dir = tempfile::tempdir().unwrap();
@@ -150,7 +158,7 @@ impl TestServer {
             ..Default::default()
         };
         adjust(&mut config);
-        let server = Server::start(config, store.clone()).await.unwrap();
+        let server = Server::start(config, wrap(store.clone())).await.unwrap();
         let addr = server.local_addr();
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pem_certs(&pki.ca_pem) {
