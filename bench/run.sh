@@ -98,6 +98,11 @@ if [[ -z ${QUICK:-} ]]; then
   stop_server
   start_server
   record "restart to /readyz ok, 100,000 stored" "${READY_MS} ms" "< 1000 ms" "$(cmp_lt "$READY_MS" 1000)"
+  # Ready does not wait for the configmaps cache to load (lists read storage until it has): also
+  # time the first full list after the restart, answered by whichever of the two is ready.
+  first=$(load list -r 1)
+  first_ms=$(op list .latency_ms.max <<<"$first")
+  record "then a first full list of 100,000" "$(printf '%.0f ms' "$first_ms")" "(no budget)" 1
 fi
 
 printf '\n%-52s %-22s %-18s %s\n' "budget item" "measured" "budget" "verdict"

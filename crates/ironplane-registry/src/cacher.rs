@@ -584,7 +584,7 @@ impl WatchCache {
     }
 
     /// Decode a stored value into a cached object with its resourceVersion set.
-    fn cache_value(&self, kv: &KeyValue, revision: Revision) -> Result<CachedObject, ApiError> {
+    pub(crate) fn cache_value(&self, kv: &KeyValue, revision: Revision) -> Result<CachedObject, ApiError> {
         // The common case: kinds whose selectable fields all come from the key need only the
         // labels, and the resourceVersion can be spliced into the stored encoding. This is what
         // keeps startup and every write cheap; other kinds decode the object.

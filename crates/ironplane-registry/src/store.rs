@@ -800,9 +800,7 @@ impl Store {
                 Err(err) => return Err(self.storage_error(err, "")),
             };
             for kv in &page.kvs {
-                let object = self.decode(kv)?;
-                let cached =
-                    CachedObject::new(&kv.key, kv.mod_revision, &object, self.strategy.as_ref());
+                let cached = self.cache.cache_value(kv, kv.mod_revision)?;
                 if !predicate.matches(&cached) {
                     continue;
                 }
