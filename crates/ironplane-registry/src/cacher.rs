@@ -584,7 +584,11 @@ impl WatchCache {
     }
 
     /// Decode a stored value into a cached object with its resourceVersion set.
-    pub(crate) fn cache_value(&self, kv: &KeyValue, revision: Revision) -> Result<CachedObject, ApiError> {
+    pub(crate) fn cache_value(
+        &self,
+        kv: &KeyValue,
+        revision: Revision,
+    ) -> Result<CachedObject, ApiError> {
         // The common case: kinds whose selectable fields all come from the key need only the
         // labels, and the resourceVersion can be spliced into the stored encoding. This is what
         // keeps startup and every write cheap; other kinds decode the object.
@@ -769,6 +773,11 @@ async fn reflect(cache: Weak<WatchCache>) {
         match strong.list_and_watch().await {
             Ok(()) => return,
             Err(err) => {
+                // A closed store is the end of the process, not something to recover from.
+                if matches!(strong.storage.status().await, Err(StorageError::Closed)) {
+                    tracing::debug!(prefix = %strong.prefix, "storage closed: watch cache stops");
+                    return;
+                }
                 tracing::warn!(prefix = %strong.prefix, error = %err, "watch cache restarting");
             }
         }
