@@ -342,6 +342,18 @@ async fn lists_paginate_and_select() {
         .await
         .json();
     assert_eq!(next["items"][0]["metadata"]["name"], "cm-2");
+    assert_eq!(next["metadata"]["remainingItemCount"], 1);
+    let token = next["metadata"]["continue"].as_str().unwrap().to_owned();
+    let last = server
+        .get(&format!("{CM}?limit=2&continue={token}"))
+        .await
+        .json();
+    assert_eq!(last["items"][0]["metadata"]["name"], "cm-4");
+    assert!(last["metadata"]["continue"].is_null());
+    assert!(last["metadata"]["remainingItemCount"].is_null());
+    // Counted again from the start, the same pages say the same.
+    let again = server.get(&format!("{CM}?limit=4")).await.json();
+    assert_eq!(again["metadata"]["remainingItemCount"], 1);
     let even = server
         .get(&format!("{CM}?labelSelector=parity%3Deven"))
         .await

@@ -261,7 +261,14 @@ pub struct WatchCache {
     options: CacheOptions,
     revision_sender: watch::Sender<Revision>,
     progress: Mutex<Option<Arc<dyn ironplane_storage::ProgressRequester>>>,
+    /// For unfiltered paginated lists: the remaining count at each recently returned continue
+    /// key of a list prefix (and the revision it holds at), so that a pass of pages counts the collection once
+    /// instead of once per page.
+    remaining_after: Mutex<HashMap<(String, String), (Revision, u64)>>,
 }
+
+/// The most continue keys whose remaining count is remembered.
+const REMAINING_MEMO: usize = 256;
 
 impl WatchCache {
     /// Create the cache for keys under `prefix` and start its reflector on the current Tokio
@@ -283,6 +290,7 @@ impl WatchCache {
             options,
             revision_sender,
             progress: Mutex::new(None),
+            remaining_after: Mutex::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&cache);
         tokio::spawn(reflect(weak));
@@ -397,7 +405,17 @@ impl WatchCache {
         let mut remaining = None;
         if items.len() >= limit {
             let rest = if count_remaining {
-                range.count() as u64
+                // Every object counts in an unfiltered list: what was left after the previous
+                // page, less this page, unless the collection changed since.
+                let known = start_key.and_then(|start| {
+                    self.remaining_after
+                        .lock()
+                        .ok()?
+                        .get(&(key_prefix.to_owned(), start.to_owned()))
+                        .filter(|(revision, _)| *revision == inner.revision)
+                        .map(|(_, before)| before.saturating_sub(items.len() as u64))
+                });
+                known.unwrap_or_else(|| range.count() as u64)
             } else {
                 u64::from(range.next().is_some())
             };
@@ -406,6 +424,18 @@ impl WatchCache {
                     .last()
                     .map(|last: &Arc<CachedObject>| ironplane_storage::key_after(&last.key));
                 remaining = count_remaining.then_some(rest);
+                if count_remaining
+                    && let (Some(next), Ok(mut memo)) =
+                        (next_key.as_ref(), self.remaining_after.lock())
+                {
+                    if memo.len() >= REMAINING_MEMO {
+                        memo.clear();
+                    }
+                    memo.insert(
+                        (key_prefix.to_owned(), next.clone()),
+                        (inner.revision, rest),
+                    );
+                }
             }
         }
         Ok(CacheListPage {
