@@ -62,8 +62,19 @@ op() { jq -r --arg op "$1" ".ops[] | select(.name == \$op) | $2"; }
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
+# Five fresh starts (each on a new data directory, so each mints its certificates and creates its
+# store): one slow disk flush must not decide the line, so the median counts and the slowest is shown.
+starts=()
+for _ in 1 2 3 4 5; do
+  rm -rf "$WORK/data"
+  start_server
+  starts+=("$READY_MS")
+  stop_server
+done
+rm -rf "$WORK/data"
+read -r median slowest < <(printf '%s\n' "${starts[@]}" | sort -n | awk '{v[NR]=$1} END {print v[3], v[5]}')
+record "start to /readyz ok, empty store (median of 5)" "${median} ms (slowest ${slowest})" "< 100 ms" "$(cmp_lt "$median" 100)"
 start_server
-record "start to /readyz ok, empty store" "${READY_MS} ms" "< 100 ms" "$(cmp_lt "$READY_MS" 100)"
 sleep 1
 idle=$(rss_mib "$PID")
 record "idle RSS after start" "${idle} MiB" "< 30 MiB" "$(cmp_lt "$idle" 30)"
