@@ -623,10 +623,10 @@ impl WatchCache {
         // labels, and the resourceVersion can be spliced into the stored encoding. This is what
         // keeps startup and every write cheap; other kinds decode the object.
         if !self.strategy.has_extra_selectable_fields()
-            && let Some(mut json) =
+            && let Some(json) =
                 ironplane_apimachinery::object::splice_resource_version(&kv.value, revision)
         {
-            json.shrink_to_fit();
+            // The splice allocates exactly what it writes: nothing to give back here.
             let labels =
                 ironplane_apimachinery::object::labels_of(&json).map_err(ApiError::internal)?;
             return Ok(CachedObject {

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+
+mod support;
+use support::connector;
 
 struct Running {
     child: Child,
@@ -41,25 +43,6 @@ fn start(data_dir: &Path) -> Running {
         .and_then(|port| port.parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
     Running { child, port }
-}
-
-fn connector(data_dir: &Path) -> TlsConnector {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let pki = data_dir.join("pki");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(pki.join("ca.crt")).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki.join("admin.crt"))
-        .unwrap()
-        .map(|cert| cert.unwrap())
-        .collect();
-    let key = PrivateKeyDer::from_pem_file(pki.join("admin.key")).unwrap();
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .unwrap();
-    TlsConnector::from(Arc::new(config))
 }
 
 async fn request(

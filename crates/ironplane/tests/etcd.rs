@@ -7,7 +7,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,11 +15,13 @@ use hyper_util::rt::TokioIo;
 use ironplane_storage::Storage;
 use ironplane_storage_etcd::testing::{EtcdCluster, require_etcd};
 use ironplane_storage_etcd::{EtcdOptions, EtcdStore, KeyMap};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+
+mod support;
+use support::connector;
 
 /// One `ironplane serve` on etcd, killed when dropped.
 struct Server {
@@ -88,26 +89,6 @@ impl Server {
         }
         panic!("server on {} never became ready", self.data_dir.display());
     }
-}
-
-/// A TLS client with the server's own CA and admin certificate (each server has its own PKI).
-fn connector(data_dir: &Path) -> TlsConnector {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let pki = data_dir.join("pki");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(pki.join("ca.crt")).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki.join("admin.crt"))
-        .unwrap()
-        .map(|cert| cert.unwrap())
-        .collect();
-    let key = PrivateKeyDer::from_pem_file(pki.join("admin.key")).unwrap();
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .unwrap();
-    TlsConnector::from(Arc::new(config))
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
