@@ -11,6 +11,7 @@ pub mod labels;
 pub mod meta;
 pub mod object;
 pub mod protobuf;
+pub mod quantity;
 pub mod schema;
 pub mod status;
 pub mod table;

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use serde_json::{Map, Number, Value};
 
 use crate::meta::{format_micro_time, format_time};
+use crate::quantity::{Quantity, QuantityError};
 use crate::schema::{Schema, StructSchema};
 
 /// The four bytes every Kubernetes protobuf body starts with.
@@ -217,13 +218,18 @@ fn decode_value(value: WireValue<'_>, schema: &Schema, depth: usize) -> Result<V
             }
         }
         (Schema::Quantity, WireValue::Bytes(message)) => {
-            let mut text = String::new();
+            // Upstream parses each field 1 as it meets it (no trimming; bytes that are not
+            // UTF-8 cannot match the format) and keeps the last; none at all is zero.
+            let mut quantity = Quantity::zero();
             for field in Fields::new(message) {
                 if let (1, WireValue::Bytes(value)) = field? {
-                    text = utf8(value)?;
+                    let parsed = std::str::from_utf8(value)
+                        .map_err(|_| QuantityError::FormatWrong)
+                        .and_then(Quantity::parse);
+                    quantity = parsed.map_err(|err| err.to_string())?;
                 }
             }
-            Value::String(text)
+            Value::String(quantity.to_canonical_string())
         }
         (Schema::Any, WireValue::Bytes(message)) => {
             // RawExtension and FieldsV1 carry JSON in field 1.
@@ -397,6 +403,46 @@ mod tests {
             Value::Object(decoded),
             json!({"metadata": {"name": "foo", "namespace": "default"}, "data": {"a": "b"},
                    "binaryData": {"k": "aGk="}, "immutable": true})
+        );
+    }
+
+    static QUOTA: StructSchema = StructSchema {
+        go_name: "v1.QuotaSample",
+        package: "io.k8s.api.core.v1",
+        fields: &[
+            F::new("hard", Schema::Map(&Schema::Quantity)).tag(1),
+            F::new("limit", Schema::Quantity).pointer().tag(2),
+        ],
+    };
+
+    fn quantity_entry(key: &[u8], text: &[u8]) -> Vec<u8> {
+        let value = field(1, 2, text);
+        field(1, 2, &[field(1, 2, key), field(2, 2, &value)].concat())
+    }
+
+    #[test]
+    fn quantities_are_parsed_and_canonicalized() {
+        let message = [
+            quantity_entry(b"cpu", b"1.5"),
+            quantity_entry(b"kept", b"01"),
+            field(2, 2, &[]),
+        ]
+        .concat();
+        assert_eq!(
+            Value::Object(decode_message(&message, &QUOTA).unwrap()),
+            json!({"hard": {"cpu": "1500m", "kept": "01"}, "limit": "0"})
+        );
+        let format = "quantities must match the regular expression \
+                      '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+        // No trimming on this path, unlike JSON.
+        for text in [&b" 1"[..], b"", b"1\xff"] {
+            let message = quantity_entry(b"cpu", text);
+            assert_eq!(decode_message(&message, &QUOTA).unwrap_err(), format);
+        }
+        let message = quantity_entry(b"cpu", b"1ki");
+        assert_eq!(
+            decode_message(&message, &QUOTA).unwrap_err(),
+            "unable to parse quantity's suffix"
         );
     }
 

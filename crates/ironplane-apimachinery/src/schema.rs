@@ -8,6 +8,7 @@
 use serde_json::{Map, Number, Value};
 
 use crate::meta::{format_micro_time, format_time, parse_time};
+use crate::quantity::Quantity;
 
 /// The type of a JSON value.
 #[derive(Clone, Copy, Debug)]
@@ -30,7 +31,7 @@ pub enum Schema {
     MicroTime,
     /// `intstr.IntOrString`.
     IntOrString,
-    /// `resource.Quantity`: a string (numbers are accepted and kept as their text).
+    /// `resource.Quantity`: a string or number, written back as upstream's canonical text.
     Quantity,
     /// Any JSON, kept as sent (`runtime.RawExtension`, free-form JSON).
     Any,
@@ -236,7 +237,9 @@ impl Decoder {
 
     fn zero_value(&mut self, schema: &Schema, path: &str) -> Result<Value, String> {
         Ok(match schema {
-            Schema::String | Schema::Quantity => Value::String(String::new()),
+            Schema::String => Value::String(String::new()),
+            // A zero `resource.Quantity` (also what `null` unmarshals to) marshals as "0".
+            Schema::Quantity => Value::String("0".to_owned()),
             Schema::Int32 | Schema::Int64 | Schema::IntOrString => Value::Number(0.into()),
             Schema::Float64 => Value::Number(0.into()),
             Schema::Bool => Value::Bool(false),
@@ -276,8 +279,13 @@ impl Decoder {
             (Schema::IntOrString, Value::Number(number)) => {
                 Value::Number(self.integer(&number, i32::MIN.into(), i32::MAX.into(), schema)?)
             }
-            (Schema::Quantity, Value::String(text)) => Value::String(text),
-            (Schema::Quantity, Value::Number(number)) => Value::String(number.to_string()),
+            // Upstream's UnmarshalJSON parses strings and numbers (and fails any other JSON
+            // with its format error); the object keeps the canonical text.
+            (Schema::Quantity, value) => Value::String(
+                Quantity::from_json(&value)
+                    .map_err(|err| err.to_string())?
+                    .to_canonical_string(),
+            ),
             (Schema::Struct(inner), Value::Object(map)) => {
                 Value::Object(self.decode_struct(map, inner, path)?)
             }
@@ -585,5 +593,56 @@ mod tests {
             json!("2026-01-01T08:00:00Z")
         );
         assert!(decode(json!({"binaryData": {"k": "!!"}}), &SAMPLE).is_err());
+    }
+
+    static QUOTA: StructSchema = StructSchema {
+        go_name: "v1.QuotaSample",
+        package: "io.k8s.api.core.v1",
+        fields: &[
+            FieldSchema::new("hard", Schema::Map(&Schema::Quantity)),
+            FieldSchema::new("limit", Schema::Quantity).pointer(),
+            FieldSchema::new("value", Schema::Quantity).always(),
+        ],
+    };
+
+    #[test]
+    fn quantities_are_written_back_canonical() {
+        let decoded = decode(
+            json!({"hard": {"cpu": "1.5", "memory": "1.5Gi", "pods": " 10 ", "kept": "01",
+                            "milli": 0.5, "count": 1000, "gone": null},
+                   "limit": "1000m"}),
+            &QUOTA,
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(decoded.object),
+            json!({"hard": {"count": "1k", "cpu": "1500m", "gone": "0", "kept": "01",
+                            "memory": "1536Mi", "milli": "500m", "pods": "10"},
+                   "limit": "1", "value": "0"})
+        );
+    }
+
+    #[test]
+    fn bad_quantities_fail_with_upstream_messages() {
+        let format = "quantities must match the regular expression \
+                      '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+        for (body, message) in [
+            (json!({"hard": {"cpu": "1 cpu"}}), format),
+            (json!({"hard": {"cpu": ""}}), format),
+            (json!({"hard": {"cpu": "1\n"}}), format),
+            (json!({"hard": {"cpu": true}}), format),
+            (json!({"limit": {}}), format),
+            (json!({"value": [1]}), format),
+            (
+                json!({"hard": {"cpu": "1ki"}}),
+                "unable to parse quantity's suffix",
+            ),
+            (
+                json!({"limit": "e-10"}),
+                "unable to parse numeric part of quantity",
+            ),
+        ] {
+            assert_eq!(decode(body.clone(), &QUOTA).unwrap_err(), message, "{body}");
+        }
     }
 }
