@@ -43,17 +43,11 @@ impl Registry {
             index: HashMap::new(),
         };
         for strategy in core::strategies() {
-            let mut subresources: HashMap<String, Arc<dyn Strategy>> = HashMap::new();
-            if strategy.info().resource == "namespaces" {
-                subresources.insert(
-                    "status".into(),
-                    Arc::new(core::namespaces::NamespaceStrategy::status()),
-                );
-                subresources.insert(
-                    "finalize".into(),
-                    Arc::new(core::namespaces::NamespaceStrategy::finalize()),
-                );
-            }
+            let subresources = strategy
+                .subresources()
+                .into_iter()
+                .map(|(name, strategy)| (name.to_owned(), strategy))
+                .collect();
             let store = Arc::new(Store::new(storage.clone(), strategy, cache_options.clone()));
             registry.add(Resource {
                 store,

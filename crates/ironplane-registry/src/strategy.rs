@@ -2,6 +2,7 @@
 //! create/update preparation, deletion rules, table columns and selectable fields. Everything
 //! the generic store does not know about a kind lives behind this trait.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ironplane_apimachinery::field::ErrorList;
@@ -54,6 +55,11 @@ pub trait Strategy: Send + Sync + 'static {
 
     /// The structural schema bodies are decoded against.
     fn schema(&self) -> &'static StructSchema;
+
+    /// The strategies of this kind's subresources that write (`status`, `finalize`), by name.
+    fn subresources(&self) -> Vec<(&'static str, Arc<dyn Strategy>)> {
+        Vec::new()
+    }
 
     /// The rule names follow.
     fn name_rule(&self) -> NameRule {

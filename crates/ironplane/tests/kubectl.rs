@@ -69,6 +69,7 @@ fn run_scenario(bin: &Path, minor: u32) {
     check_watch(&kubectl);
     check_dry_run(&kubectl);
     check_other_kinds(&kubectl);
+    check_quotas_and_limit_ranges(&kubectl);
     check_discovery(&kubectl);
     check_watch_events(&kubectl);
     check_delete_all_and_namespace_termination(&kubectl);
@@ -520,6 +521,140 @@ fn check_other_kinds(k: &Kubectl) {
     );
 }
 
+/// ResourceQuotas and LimitRanges, and what `kubectl describe ns` makes of them (the expected
+/// text is what upstream 1.32 printed for the same commands; no controller fills quota status
+/// there either, so `describe` shows the quota's rows only once status is written).
+fn check_quotas_and_limit_ranges(k: &Kubectl) {
+    assert_eq!(
+        k.ok(&["create", "ns", "quotas"]),
+        "namespace/quotas created\n"
+    );
+    let no_policies = "Name:         quotas\n\
+                       Labels:       kubernetes.io/metadata.name=quotas\n\
+                       Annotations:  <none>\n\
+                       Status:       Active\n\
+                       \n\
+                       No resource quota.\n\
+                       \n\
+                       No LimitRange resource.\n";
+    assert_eq!(k.ok(&["describe", "ns", "quotas"]), no_policies);
+
+    let quota = k.write_file(
+        "quota.yaml",
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: compute\n  namespace: quotas\n\
+         spec:\n  hard:\n    configmaps: \"2\"\n    requests.cpu: 1000m\n    limits.memory: 1.5Gi\n\
+         \x20   pods: \"10\"\n",
+    );
+    assert_eq!(
+        k.ok(&["create", "-f", &quota]),
+        "resourcequota/compute created\n"
+    );
+    assert_eq!(
+        k.ok(&[
+            "-n",
+            "quotas",
+            "get",
+            "quota",
+            "compute",
+            "-o",
+            "jsonpath={.spec.hard}"
+        ]),
+        r#"{"configmaps":"2","limits.memory":"1536Mi","pods":"10","requests.cpu":"1"}"#
+    );
+    let limits = k.write_file(
+        "limits.yaml",
+        "apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: limits\n  namespace: quotas\n\
+         spec:\n  limits:\n  - type: Container\n    max:\n      cpu: \"2\"\n      memory: 1Gi\n\
+         \x20   min:\n      cpu: 100m\n    maxLimitRequestRatio:\n      cpu: \"10\"\n\
+         \x20 - type: Pod\n    max:\n      memory: 2Gi\n",
+    );
+    assert_eq!(
+        k.ok(&["create", "-f", &limits]),
+        "limitrange/limits created\n"
+    );
+    assert_same_lines(
+        &k.ok(&["-n", "quotas", "describe", "limits"]),
+        "Name:       limits\n\
+         Namespace:  quotas\n\
+         Type        Resource  Min   Max  Default Request  Default Limit  Max Limit/Request Ratio\n\
+         ----        --------  ---   ---  ---------------  -------------  -----------------------\n\
+         Container   cpu       100m  2    2                2              10\n\
+         Container   memory    -     1Gi  1Gi              1Gi            -\n\
+         Pod         memory    -     2Gi  -                -              -\n",
+    );
+
+    // The quota's status, as a quota controller would write it.
+    let status = k.write_file(
+        "quota-status.json",
+        r#"{"apiVersion":"v1","kind":"ResourceQuota","metadata":{"name":"compute","namespace":"quotas"},
+            "spec":{"hard":{"pods":"1"}},
+            "status":{"hard":{"configmaps":"2","requests.cpu":"1","limits.memory":"1536Mi","pods":"10"},
+                      "used":{"configmaps":"1","requests.cpu":"0","limits.memory":"0"}}}"#,
+    );
+    assert_eq!(
+        k.ok(&["replace", "--subresource=status", "-f", &status]),
+        "resourcequota/compute replaced\n"
+    );
+    assert_table(
+        &k.ok(&["-n", "quotas", "get", "quota"]),
+        &[
+            "NAME AGE REQUEST LIMIT",
+            "compute <age> configmaps: 1/2, pods: 0/10, requests.cpu: 0/1 limits.memory: 0/1536Mi",
+        ],
+    );
+    assert_same_lines(
+        &k.ok(&["describe", "ns", "quotas"]),
+        "Name:         quotas\n\
+         Labels:       kubernetes.io/metadata.name=quotas\n\
+         Annotations:  <none>\n\
+         Status:       Active\n\
+         \n\
+         Resource Quotas\n\
+         \x20 Name:          compute\n\
+         \x20 Resource       Used  Hard\n\
+         \x20 --------       ---   ---\n\
+         \x20 configmaps     1     2\n\
+         \x20 limits.memory  0     1536Mi\n\
+         \x20 pods           0     10\n\
+         \x20 requests.cpu   0     1\n\
+         \n\
+         Resource Limits\n\
+         \x20Type       Resource  Min   Max  Default Request  Default Limit  Max Limit/Request Ratio\n\
+         \x20----       --------  ---   ---  ---------------  -------------  -----------------------\n\
+         \x20Container  cpu       100m  2    2                2              10\n\
+         \x20Container  memory    -     1Gi  1Gi              1Gi            -\n\
+         \x20Pod        memory    -     2Gi  -                -              -\n",
+    );
+
+    let bad = k.write_file(
+        "bad-quota.json",
+        r#"{"apiVersion":"v1","kind":"ResourceQuota","metadata":{"name":"bad","namespace":"quotas"},
+            "spec":{"hard":{"pods":"-1","cpu":"1"},"scopes":["BestEffort","NotBestEffort"]}}"#,
+    );
+    k.fails(
+        &["create", "-f", &bad],
+        "The ResourceQuota \"bad\" is invalid: \n\
+         * spec.hard[pods]: Invalid value: \"-1\": must be greater than or equal to 0\n\
+         * spec.scopes: Invalid value: []core.ResourceQuotaScope{\"BestEffort\", \"NotBestEffort\"}: \
+         unsupported scope applied to resource\n\
+         * spec.scopes: Invalid value: []core.ResourceQuotaScope{\"BestEffort\", \"NotBestEffort\"}: \
+         conflicting scopes\n",
+    );
+    let unparsable = k.write_file(
+        "unparsable-quota.json",
+        r#"{"apiVersion":"v1","kind":"ResourceQuota","metadata":{"name":"bad","namespace":"quotas"},
+            "spec":{"hard":{"pods":"abc"}}}"#,
+    );
+    k.fails(
+        &["create", "-f", &unparsable],
+        &format!(
+            "Error from server (BadRequest): error when creating \"{unparsable}\": ResourceQuota in \
+             version \"v1\" cannot be handled as a ResourceQuota: quantities must match the regular \
+             expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'\n"
+        ),
+    );
+}
+
 fn check_discovery(k: &Kubectl) {
     assert_table(
         &k.ok(&["api-resources"]),
@@ -527,7 +662,9 @@ fn check_discovery(k: &Kubectl) {
             "NAME SHORTNAMES APIVERSION NAMESPACED KIND",
             "configmaps cm v1 true ConfigMap",
             "events ev v1 true Event",
+            "limitranges limits v1 true LimitRange",
             "namespaces ns v1 false Namespace",
+            "resourcequotas quota v1 true ResourceQuota",
             "secrets v1 true Secret",
             "serviceaccounts sa v1 true ServiceAccount",
         ],
@@ -879,6 +1016,16 @@ fn normalize_table_line(line: &str) -> String {
         .map(|cell| if is_age(cell) { "<age>" } else { cell })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The same lines in any order: `kubectl describe` prints a limit range's rows in the order of a
+/// Go map, which differs from run to run (and between kubectl versions).
+fn assert_same_lines(actual: &str, expected: &str) {
+    let mut actual_lines: Vec<&str> = actual.lines().collect();
+    let mut expected_lines: Vec<&str> = expected.lines().collect();
+    actual_lines.sort_unstable();
+    expected_lines.sort_unstable();
+    assert_eq!(actual_lines, expected_lines, "{actual}");
 }
 
 fn assert_table(actual: &str, expected: &[&str]) {

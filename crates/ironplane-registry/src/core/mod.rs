@@ -3,7 +3,10 @@
 
 pub mod configmaps;
 pub mod events;
+pub mod limitranges;
 pub mod namespaces;
+pub mod resource_names;
+pub mod resourcequotas;
 pub mod secrets;
 pub mod serviceaccounts;
 
@@ -44,6 +47,8 @@ pub fn strategies() -> Vec<Arc<dyn Strategy>> {
         Arc::new(secrets::SecretStrategy::new()),
         Arc::new(serviceaccounts::ServiceAccountStrategy::new()),
         Arc::new(events::EventStrategy::new()),
+        Arc::new(resourcequotas::ResourceQuotaStrategy::new()),
+        Arc::new(limitranges::LimitRangeStrategy::new()),
     ]
 }
 

@@ -2,6 +2,8 @@
 //! steps as upstream does: the first delete marks them Terminating; they go once `spec.finalizers`
 //! is empty (through the `finalize` subresource) and they are deleted again.
 
+use std::sync::Arc;
+
 use ironplane_apimachinery::field::{Error, ErrorList, Path};
 use ironplane_apimachinery::meta::now_rfc3339;
 use ironplane_apimachinery::schema::{FieldSchema as F, ListPatch, Schema, StructSchema, meta};
@@ -209,6 +211,16 @@ impl Strategy for NamespaceStrategy {
 
     fn name_rule(&self) -> NameRule {
         NameRule::Namespace
+    }
+
+    fn subresources(&self) -> Vec<(&'static str, Arc<dyn Strategy>)> {
+        match self.part {
+            Part::Main => vec![
+                ("status", Arc::new(NamespaceStrategy::status())),
+                ("finalize", Arc::new(NamespaceStrategy::finalize())),
+            ],
+            Part::Status | Part::Finalize => Vec::new(),
+        }
     }
 
     fn prepare_for_create(&self, object: &mut Object) {
