@@ -16,6 +16,7 @@ use crate::body::{self, Response};
 use crate::responses;
 
 const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1";
+const QUANTITY: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
 
 /// OpenAPI v3 of a registry.
 pub struct OpenApi<'a> {
@@ -302,6 +303,11 @@ fn reference(definition: &str) -> Value {
 }
 
 fn add_meta_schemas(schemas: &mut BTreeMap<String, Value>) {
+    // A string in canonical form on the way out; clients may also send a JSON number.
+    schemas.insert(
+        QUANTITY.to_owned(),
+        json!({"oneOf": [{"type": "string"}, {"type": "number"}]}),
+    );
     schemas.insert(
         format!("{META}.Time"),
         json!({"type": "string", "format": "date-time"}),
@@ -365,7 +371,7 @@ fn field_schema(schemas: &mut BTreeMap<String, Value>, schema: &Schema) -> Value
         Schema::IntOrString => {
             json!({"type": "string", "format": "int-or-string", "x-kubernetes-int-or-string": true})
         }
-        Schema::Quantity => json!({"type": "string"}),
+        Schema::Quantity => json!({"default": {}, "allOf": [reference(QUANTITY)]}),
         Schema::Any => json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
         Schema::Struct(inner) => {
             add_struct(schemas, inner);
