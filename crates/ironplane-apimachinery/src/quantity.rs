@@ -423,6 +423,14 @@ impl Quantity {
         }
     }
 
+    /// The quantity after upstream's `String()` has run on it: that call caches the canonical
+    /// text in the value, which then shows in a later `%#v` ([`Quantity::go_repr`]).
+    pub fn stringified(&self) -> Self {
+        let mut copy = self.clone();
+        copy.cached = Some(self.to_canonical_string());
+        copy
+    }
+
     /// Go's `%#v` of the quantity, as upstream prints a `resource.Quantity` given as a field
     /// error's bad value. A value upstream holds as an `inf.Dec` prints a fixed stand-in for
     /// the pointer.

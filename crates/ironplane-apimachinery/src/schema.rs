@@ -181,6 +181,61 @@ pub fn decode(value: Value, schema: &'static StructSchema) -> Result<Decoded, St
     })
 }
 
+/// Rewrite every `resource.Quantity` of a decoded object (see [`decode`]) in the canonical form
+/// upstream stores and returns; text that is not a quantity is left as it is.
+pub fn canonicalize_quantities(object: &mut Map<String, Value>, schema: &StructSchema) {
+    for field in schema.fields {
+        if let Some(value) = object.get_mut(field.name) {
+            canonicalize_value(value, &field.schema);
+        }
+    }
+}
+
+fn canonicalize_value(value: &mut Value, schema: &Schema) {
+    match (schema, value) {
+        (Schema::Quantity, Value::String(text)) => {
+            if let Ok(quantity) = Quantity::parse(text) {
+                *text = quantity.to_canonical_string();
+            }
+        }
+        (Schema::Struct(inner), Value::Object(map)) => canonicalize_quantities(map, inner),
+        (Schema::Map(inner), Value::Object(map)) => {
+            for item in map.values_mut() {
+                canonicalize_value(item, inner);
+            }
+        }
+        (Schema::List(inner, _), Value::Array(items)) => {
+            for item in items {
+                canonicalize_value(item, inner);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a schema holds a `resource.Quantity` anywhere (most kinds do not, and skip the walk).
+pub fn has_quantities(schema: &StructSchema) -> bool {
+    fn walk(schema: &Schema, seen: &mut Vec<&'static str>) -> bool {
+        match schema {
+            Schema::Quantity => true,
+            Schema::Struct(inner) => {
+                if seen.contains(&inner.go_name) {
+                    return false;
+                }
+                seen.push(inner.go_name);
+                inner.fields.iter().any(|field| walk(&field.schema, seen))
+            }
+            Schema::Map(inner) | Schema::List(inner, _) => walk(inner, seen),
+            _ => false,
+        }
+    }
+    let mut seen = vec![schema.go_name];
+    schema
+        .fields
+        .iter()
+        .any(|field| walk(&field.schema, &mut seen))
+}
+
 struct Decoder {
     unknown_fields: Vec<String>,
     /// The Go structs being decoded, innermost last (Go names the innermost in its errors).
@@ -280,12 +335,20 @@ impl Decoder {
                 Value::Number(self.integer(&number, i32::MIN.into(), i32::MAX.into(), schema)?)
             }
             // Upstream's UnmarshalJSON parses strings and numbers (and fails any other JSON
-            // with its format error); the object keeps the canonical text.
-            (Schema::Quantity, value) => Value::String(
-                Quantity::from_json(&value)
-                    .map_err(|err| err.to_string())?
-                    .to_canonical_string(),
-            ),
+            // with its format error). The object keeps the text as parsed until it has been
+            // validated, because validation errors print the parsed form (`%#v`);
+            // [`canonicalize_quantities`] writes the canonical text before it is stored.
+            (Schema::Quantity, value) => {
+                let quantity = Quantity::from_json(&value).map_err(|err| err.to_string())?;
+                let text = match &value {
+                    Value::String(text) => text.trim().to_owned(),
+                    other => other.to_string(),
+                };
+                match Quantity::parse(&text) {
+                    Ok(reparsed) if reparsed.go_repr() == quantity.go_repr() => Value::String(text),
+                    _ => Value::String(quantity.to_canonical_string()),
+                }
+            }
             (Schema::Struct(inner), Value::Object(map)) => {
                 Value::Object(self.decode_struct(map, inner, path)?)
             }
@@ -606,14 +669,31 @@ mod tests {
     };
 
     #[test]
-    fn quantities_are_written_back_canonical() {
+    fn quantities_keep_their_parsed_text_until_canonicalized() {
         let decoded = decode(
+            json!({"hard": {"cpu": "1.5", "pods": " 10 ", "milli": 0.5}, "limit": "1000m"}),
+            &QUOTA,
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(decoded.object),
+            json!({"hard": {"cpu": "1.5", "milli": "0.5", "pods": "10"},
+                   "limit": "1000m", "value": "0"})
+        );
+        assert!(has_quantities(&QUOTA));
+        assert!(!has_quantities(&SAMPLE));
+    }
+
+    #[test]
+    fn quantities_are_written_back_canonical() {
+        let mut decoded = decode(
             json!({"hard": {"cpu": "1.5", "memory": "1.5Gi", "pods": " 10 ", "kept": "01",
                             "milli": 0.5, "count": 1000, "gone": null},
                    "limit": "1000m"}),
             &QUOTA,
         )
         .unwrap();
+        canonicalize_quantities(&mut decoded.object, &QUOTA);
         assert_eq!(
             Value::Object(decoded.object),
             json!({"hard": {"count": "1k", "cpu": "1500m", "gone": "0", "kept": "01",

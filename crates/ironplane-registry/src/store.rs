@@ -113,6 +113,8 @@ pub struct Store {
     storage: Arc<dyn Storage>,
     cache: Arc<WatchCache>,
     prefix: String,
+    /// Whether the kind has `resource.Quantity` fields to canonicalize after validation.
+    has_quantities: bool,
 }
 
 /// Attempts at a unique generated name before giving up (upstream retries since 1.30).
@@ -132,11 +134,13 @@ impl Store {
             prefix.clone(),
             cache_options,
         );
+        let has_quantities = ironplane_apimachinery::schema::has_quantities(strategy.schema());
         Store {
             strategy,
             storage,
             cache,
             prefix,
+            has_quantities,
         }
     }
 
@@ -251,6 +255,7 @@ impl Store {
         }
         self.strategy.prepare_for_create(&mut object);
         self.validate_create(&object)?;
+        self.canonicalize(&mut object);
         let ttl = self.strategy.ttl();
         let attempts = if generate { GENERATE_NAME_ATTEMPTS } else { 1 };
         for attempt in 1..=attempts {
@@ -500,7 +505,19 @@ impl Store {
             &path,
         ));
         errors.extend(strategy.validate_update(desired, old));
-        self.invalid_if_any(desired, errors)
+        self.invalid_if_any(desired, errors)?;
+        self.canonicalize(desired);
+        Ok(())
+    }
+
+    /// Quantities are validated as sent (errors print them as parsed) and stored canonical.
+    fn canonicalize(&self, object: &mut Object) {
+        if self.has_quantities {
+            ironplane_apimachinery::schema::canonicalize_quantities(
+                &mut object.fields,
+                self.strategy.schema(),
+            );
+        }
     }
 
     /// Delete an object: at once, or by marking it when finalizers must run first.

@@ -153,8 +153,10 @@ fn quantities(item: &Value, name: &str) -> BTreeMap<String, Quantity> {
         .unwrap_or_default()
 }
 
+/// Every limit-range message prints the reported quantity with `String()` first, which upstream
+/// caches in the value before `%#v` shows it.
 fn repr(quantity: &Quantity) -> BadValue {
-    BadValue::Raw(quantity.go_repr())
+    BadValue::Raw(quantity.stringified().go_repr())
 }
 
 fn validate_type(kind: &str, path: &Path) -> ErrorList {
@@ -457,6 +459,17 @@ mod tests {
                 "spec.limits[0].min[cpu]: Invalid value: resource.Quantity{i:resource.int64Amount{value:2, scale:0}, d:resource.infDecAmount{Dec:(*inf.Dec)(nil)}, s:\"2\", Format:\"DecimalSI\"}: min value 2 is greater than max value 1",
                 "spec.limits[0].defaultRequest[cpu]: Invalid value: resource.Quantity{i:resource.int64Amount{value:1, scale:0}, d:resource.infDecAmount{Dec:(*inf.Dec)(nil)}, s:\"1\", Format:\"DecimalSI\"}: min value 2 is greater than default request value 1",
                 "spec.limits[0].default[cpu]: Invalid value: resource.Quantity{i:resource.int64Amount{value:2, scale:0}, d:resource.infDecAmount{Dec:(*inf.Dec)(nil)}, s:\"2\", Format:\"DecimalSI\"}: min value 2 is greater than default value 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn reported_quantities_show_the_text_their_message_cached() {
+        let object = limit_range(r#"[{"type":"Pod","min":{"cpu":"2.5"},"max":{"cpu":"1.5"}}]"#);
+        assert_eq!(
+            messages(LimitRangeStrategy::new().validate(&object)),
+            [
+                "spec.limits[0].min[cpu]: Invalid value: resource.Quantity{i:resource.int64Amount{value:25, scale:-1}, d:resource.infDecAmount{Dec:(*inf.Dec)(nil)}, s:\"2500m\", Format:\"DecimalSI\"}: min value 2500m is greater than max value 1500m"
             ]
         );
     }
