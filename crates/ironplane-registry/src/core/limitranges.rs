@@ -12,7 +12,7 @@ use ironplane_apimachinery::validation::is_qualified_name;
 use serde_json::{Map, Value};
 
 use super::resource_names::{
-    is_overcommit_allowed, validate_container_resource_name, validate_resource_name,
+    is_overcommit_allowed, resource_list, validate_container_resource_name, validate_resource_name,
 };
 use crate::resource::ResourceInfo;
 use crate::strategy::Strategy;
@@ -139,18 +139,9 @@ fn apply_defaults(object: &mut Object) {
     }
 }
 
-/// A resource list of one item, by name; values that are not quantities are left out.
-fn quantities(item: &Value, name: &str) -> BTreeMap<String, Quantity> {
-    item.get(name)
-        .and_then(Value::as_object)
-        .map(|list| {
-            list.iter()
-                .filter_map(|(key, value)| {
-                    Some((key.clone(), Quantity::parse(value.as_str()?).ok()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// A resource list of one item (`max`, `min`...).
+fn quantities<'a>(item: &'a Value, name: &str) -> BTreeMap<&'a str, Quantity> {
+    resource_list(item.get(name))
 }
 
 /// Every limit-range message prints the reported quantity with `String()` first, which upstream
@@ -241,12 +232,13 @@ fn validate_item(item: &Value, path: &Path, errors: &mut ErrorList) {
         ));
     }
 
-    let names: BTreeSet<&String> = max
+    let names: BTreeSet<&str> = max
         .keys()
         .chain(min.keys())
         .chain(default.keys())
         .chain(default_request.keys())
         .chain(ratios.keys())
+        .copied()
         .collect();
     for name in names {
         let at = |field: &str| path.child(field).key(name);

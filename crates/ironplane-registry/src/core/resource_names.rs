@@ -2,9 +2,12 @@
 //! them: which names are standard where, which count in whole units, and upstream's checks of
 //! a name in each place.
 
+use std::collections::BTreeMap;
+
 use ironplane_apimachinery::field::{BadValue, Error, ErrorList, Path};
 use ironplane_apimachinery::quantity::Quantity;
 use ironplane_apimachinery::validation::is_qualified_name;
+use serde_json::Value;
 
 const HUGE_PAGES_PREFIX: &str = "hugepages-";
 const REQUESTS_HUGE_PAGES_PREFIX: &str = "requests.hugepages-";
@@ -94,6 +97,17 @@ pub fn is_integer(name: &str) -> bool {
 /// Whether requests of `name` may be below their limits (not huge pages nor extended resources).
 pub fn is_overcommit_allowed(name: &str) -> bool {
     is_native(name) && !is_huge_pages(name)
+}
+
+/// A resource list (`{"cpu": "1", "memory": "1Gi"}`) by name; entries that are not quantities
+/// (which decoding rules out) are left out.
+pub fn resource_list(value: Option<&Value>) -> BTreeMap<&str, Quantity> {
+    let Some(Value::Object(list)) = value else {
+        return BTreeMap::new();
+    };
+    list.iter()
+        .filter_map(|(name, value)| Some((name.as_str(), Quantity::parse(value.as_str()?).ok()?)))
+        .collect()
 }
 
 /// A resource name prints bare in errors (it is a `fmt.Stringer` upstream).

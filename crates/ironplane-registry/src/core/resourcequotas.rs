@@ -2,7 +2,7 @@
 //! `status` (written through `resourcequotas/status` by whoever tracks use, as upstream's quota
 //! controller does).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ironplane_apimachinery::Object;
@@ -13,7 +13,7 @@ use ironplane_apimachinery::table::{self, TableColumnDefinition};
 use serde_json::{Map, Value};
 
 use super::resource_names::{
-    is_standard_quota, validate_quantity_value, validate_quota_resource_name,
+    is_standard_quota, resource_list, validate_quantity_value, validate_quota_resource_name,
 };
 use crate::resource::ResourceInfo;
 use crate::strategy::Strategy;
@@ -178,33 +178,15 @@ impl Default for ResourceQuotaStrategy {
     }
 }
 
-/// The entries of a resource list at `path` (`["spec", "hard"]`), in key order; a value that
-/// is not a quantity (which decoding rules out) is left out.
-pub(crate) fn resource_list<'a>(
-    object: &'a Map<String, Value>,
-    path: &[&str],
-) -> Vec<(&'a str, Quantity)> {
-    let mut value = None;
-    let mut current = object;
-    for (depth, name) in path.iter().enumerate() {
-        match current.get(*name) {
-            Some(Value::Object(map)) if depth + 1 < path.len() => current = map,
-            found if depth + 1 == path.len() => value = found,
-            _ => return Vec::new(),
-        }
-    }
-    let Some(Value::Object(list)) = value else {
-        return Vec::new();
+/// The resource list at `path` (`["spec", "hard"]`).
+fn list_at<'a>(object: &'a Object, path: &[&str]) -> BTreeMap<&'a str, Quantity> {
+    let Some((first, rest)) = path.split_first() else {
+        return BTreeMap::new();
     };
-    let mut entries: Vec<(&str, Quantity)> = list
-        .iter()
-        .filter_map(|(name, value)| {
-            let quantity = Quantity::parse(value.as_str()?).ok()?;
-            Some((name.as_str(), quantity))
-        })
-        .collect();
-    entries.sort_by(|a, b| a.0.cmp(b.0));
-    entries
+    let value = rest.iter().fold(object.field(first), |value, name| {
+        value.and_then(|v| v.get(name))
+    });
+    resource_list(value)
 }
 
 fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
@@ -269,7 +251,7 @@ fn validate_resource_list(object: &Object, path: &[&str], errors: &mut ErrorList
         return;
     };
     let field = Path::from_names(first, rest);
-    for (name, quantity) in resource_list(&object.fields, path) {
+    for (name, quantity) in list_at(object, path) {
         let entry = field.key(name);
         errors.extend(validate_quota_resource_name(name, &entry));
         errors.extend(validate_quantity_value(name, &quantity, &entry));
@@ -277,10 +259,7 @@ fn validate_resource_list(object: &Object, path: &[&str], errors: &mut ErrorList
 }
 
 fn hard_names(object: &Object) -> Vec<&str> {
-    resource_list(&object.fields, &["spec", "hard"])
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect()
+    list_at(object, &["spec", "hard"]).into_keys().collect()
 }
 
 fn validate_scopes(object: &Object, errors: &mut ErrorList) {
@@ -501,14 +480,13 @@ impl Strategy for ResourceQuotaStrategy {
     }
 
     fn table_row(&self, object: &Object, now: jiff::Timestamp) -> Vec<Value> {
-        let used = resource_list(&object.fields, &["status", "used"]);
+        let used = list_at(object, &["status", "used"]);
         let mut requests = Vec::new();
         let mut limits = Vec::new();
-        for (name, hard) in resource_list(&object.fields, &["status", "hard"]) {
+        for (name, hard) in list_at(object, &["status", "hard"]) {
             let used = used
-                .iter()
-                .find(|(used_name, _)| *used_name == name)
-                .map_or_else(|| "0".to_owned(), |(_, q)| q.to_canonical_string());
+                .get(name)
+                .map_or_else(|| "0".to_owned(), Quantity::to_canonical_string);
             let cell = format!("{name}: {used}/{}", hard.to_canonical_string());
             if name.split('.').next() == Some("limits") && name.contains('.') {
                 limits.push(cell);
