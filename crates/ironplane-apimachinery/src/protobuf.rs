@@ -219,17 +219,18 @@ fn decode_value(value: WireValue<'_>, schema: &Schema, depth: usize) -> Result<V
         }
         (Schema::Quantity, WireValue::Bytes(message)) => {
             // Upstream parses each field 1 as it meets it (no trimming; bytes that are not
-            // UTF-8 cannot match the format) and keeps the last; none at all is zero.
-            let mut quantity = Quantity::zero();
+            // UTF-8 cannot match the format) and keeps the last; none at all is zero. The text
+            // stays as sent until validation, as on the JSON path.
+            let mut text = "0";
             for field in Fields::new(message) {
                 if let (1, WireValue::Bytes(value)) = field? {
-                    let parsed = std::str::from_utf8(value)
-                        .map_err(|_| QuantityError::FormatWrong)
-                        .and_then(Quantity::parse);
-                    quantity = parsed.map_err(|err| err.to_string())?;
+                    let parsed = std::str::from_utf8(value).map_err(|_| QuantityError::FormatWrong);
+                    text = parsed
+                        .and_then(|value| Quantity::parse(value).map(|_| value))
+                        .map_err(|err| err.to_string())?;
                 }
             }
-            Value::String(quantity.to_canonical_string())
+            Value::String(text.to_owned())
         }
         (Schema::Any, WireValue::Bytes(message)) => {
             // RawExtension and FieldsV1 carry JSON in field 1.
@@ -421,7 +422,7 @@ mod tests {
     }
 
     #[test]
-    fn quantities_are_parsed_and_canonicalized() {
+    fn quantities_are_parsed_and_kept_as_sent() {
         let message = [
             quantity_entry(b"cpu", b"1.5"),
             quantity_entry(b"kept", b"01"),
@@ -430,7 +431,7 @@ mod tests {
         .concat();
         assert_eq!(
             Value::Object(decode_message(&message, &QUOTA).unwrap()),
-            json!({"hard": {"cpu": "1500m", "kept": "01"}, "limit": "0"})
+            json!({"hard": {"cpu": "1.5", "kept": "01"}, "limit": "0"})
         );
         let format = "quantities must match the regular expression \
                       '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
