@@ -31,7 +31,8 @@ pub enum Schema {
     MicroTime,
     /// `intstr.IntOrString`.
     IntOrString,
-    /// `resource.Quantity`: a string or number, written back as upstream's canonical text.
+    /// `resource.Quantity`: a string or number, kept as parsed until [`canonicalize_quantities`]
+    /// writes upstream's canonical text.
     Quantity,
     /// Any JSON, kept as sent (`runtime.RawExtension`, free-form JSON).
     Any,
