@@ -12,13 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN_DIR=${BIN_DIR:-}
-if [[ -z $BIN_DIR ]]; then
-  cargo build --release -q -p ironplane -p ironplane-load
-  BIN_DIR=${CARGO_TARGET_DIR:-target}/release
-fi
-SERVER=$BIN_DIR/ironplane
-LOAD=$BIN_DIR/ironplane-load
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_binaries
 SCENARIOS=${SCENARIOS:-"create list paged watch"}
 OUT=${OUT:-$(mktemp -d)}
 ETCD_PORT=${ETCD_PORT:-23991}
@@ -34,41 +30,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_ready() { # kubeconfig-less readiness: poll /readyz of a URL
-  local url=$1
-  for _ in $(seq 1 3000); do
-    curl -sk "$url/readyz" 2>/dev/null | grep -qx ok && return 0
-    sleep 0.01
-  done
-  echo "not ready: $url" >&2
-  return 1
-}
-
 start_ironplane() { # name, extra flags...
-  local name=$1 dir port
+  local name=$1 dir
   shift
   dir=$OUT/$name
   mkdir -p "$dir"
   "$SERVER" serve --data-dir "$dir/data" --secure-port 0 "$@" >"$dir/server.out" 2>"$dir/server.err" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
-  until port=$(sed -n 's#.*https://127.0.0.1:\([0-9]*\).*#\1#p' "$dir/server.out") && [[ -n $port ]]; do sleep 0.01; done
-  wait_ready "https://127.0.0.1:$port"
+  wait_ironplane "$dir/server.out"
   export KUBECONFIG=$dir/data/kubeconfig
-}
-
-start_etcd() { # data dir
-  etcd --data-dir "$1" --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
-    --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
-    --max-request-bytes 2097152 >"$1.log" 2>&1 &
-  ETCD_PID=$!
-  PIDS+=("$ETCD_PID")
-  for _ in $(seq 1 500); do
-    curl -s "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q true && return 0
-    sleep 0.02
-  done
-  echo "etcd did not start" >&2
-  return 1
 }
 
 run_scenarios() { # name, pids...
@@ -106,7 +77,8 @@ run_scenarios ironplane-embedded "$SERVER_PID"
 kill "$SERVER_PID"
 
 if command -v etcd >/dev/null; then
-  start_etcd "$OUT/etcd-ironplane"
+  start_etcd "$OUT/etcd-ironplane" "$ETCD_PORT"
+  PIDS+=("$ETCD_PID")
   start_ironplane on-etcd --etcd-servers "http://127.0.0.1:$ETCD_PORT"
   run_scenarios ironplane-etcd "$SERVER_PID" "$ETCD_PID"
   kill "$SERVER_PID" "$ETCD_PID"

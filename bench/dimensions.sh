@@ -12,13 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN_DIR=${BIN_DIR:-}
-if [[ -z $BIN_DIR ]]; then
-  cargo build --release -q -p ironplane -p ironplane-load
-  BIN_DIR=${CARGO_TARGET_DIR:-target}/release
-fi
-SERVER=$BIN_DIR/ironplane
-LOAD=$BIN_DIR/ironplane-load
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_binaries
 OUT=${OUT:-$(mktemp -d)}
 ETCD_PORT=${ETCD_PORT:-23995}
 BACKENDS=${BACKENDS:-"embedded etcd"}
@@ -39,21 +35,15 @@ stop_all() {
 trap stop_all EXIT
 
 start() { # backend, name: a fresh server (and etcd) under $OUT/backend-name
-  local backend=$1 dir=$OUT/$1-$2 port flags=()
+  local backend=$1 dir=$OUT/$1-$2 flags=()
   rm -rf "$dir" && mkdir -p "$dir"
   if [[ $backend == etcd ]]; then
-    etcd --data-dir "$dir/etcd" --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
-      --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-      --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" --max-request-bytes 2097152 \
-      >"$dir/etcd.log" 2>&1 &
-    ETCD_PID=$!
-    until curl -s "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q true; do sleep 0.02; done
+    start_etcd "$dir/etcd" "$ETCD_PORT"
     flags=(--etcd-servers "http://127.0.0.1:$ETCD_PORT")
   fi
   "$SERVER" serve --data-dir "$dir/data" --secure-port 0 "${flags[@]}" >"$dir/server.out" 2>"$dir/server.err" &
   SERVER_PID=$!
-  until port=$(sed -n 's#.*https://127.0.0.1:\([0-9]*\).*#\1#p' "$dir/server.out") && [[ -n $port ]] &&
-    curl -sk "https://127.0.0.1:$port/readyz" 2>/dev/null | grep -qx ok; do sleep 0.01; done
+  wait_ironplane "$dir/server.out"
   export KUBECONFIG=$dir/data/kubeconfig
   PIDS=(--pid "$SERVER_PID")
   [[ -n $ETCD_PID ]] && PIDS+=(--pid "$ETCD_PID")
@@ -66,7 +56,6 @@ load() { # report name, args...: run one scenario, keep its JSON, print it
   "$LOAD" --no-progress --json "$@" "${PIDS[@]}" >"$DIR/$name.json"
   cat "$DIR/$name.json"
 }
-op() { jq -r --arg op "$1" ".ops[] | select(.name == \$op) | $2"; }
 rss() { jq -r '[.processes[] | select(.pid != null) | "\((.rss_end / 1048576) | floor)"] | join(" + ")'; }
 cores() { jq -r '[.processes[] | select(.pid != null) | "\(.cpu_seconds / .wall_seconds * 100 | round / 100)"] | join(" + ")'; }
 

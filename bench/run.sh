@@ -13,13 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN_DIR=${BIN_DIR:-}
-if [[ -z $BIN_DIR ]]; then
-  cargo build --release -q -p ironplane -p ironplane-load
-  BIN_DIR=${CARGO_TARGET_DIR:-target}/release
-fi
-SERVER=$BIN_DIR/ironplane
-LOAD=$BIN_DIR/ironplane-load
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_binaries
 for tool in curl jq python3; do
   command -v "$tool" >/dev/null || { echo "bench/run.sh needs $tool" >&2; exit 2; }
 done
@@ -58,7 +54,6 @@ start_server() { # sets PID and READY_MS (from exec to /readyz ok)
 }
 stop_server() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
 load() { "$LOAD" --no-progress --json "$@" --pid "$PID"; }
-op() { jq -r --arg op "$1" ".ops[] | select(.name == \$op) | $2"; }
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
