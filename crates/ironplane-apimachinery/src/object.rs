@@ -26,7 +26,7 @@ impl Object {
     pub fn from_map(mut map: Map<String, Value>) -> Result<Self, serde_json::Error> {
         let api_version = take_string(&mut map, "apiVersion");
         let kind = take_string(&mut map, "kind");
-        let metadata = match map.remove("metadata") {
+        let metadata = match map.shift_remove("metadata") {
             Some(Value::Null) | None => ObjectMeta::default(),
             Some(value) => serde_json::from_value(value)?,
         };
@@ -157,7 +157,7 @@ pub fn labels_of(
 }
 
 fn take_string(map: &mut Map<String, Value>, key: &str) -> String {
-    match map.remove(key) {
+    match map.shift_remove(key) {
         Some(Value::String(text)) => text,
         _ => String::new(),
     }
@@ -183,6 +183,18 @@ impl Serialize for Object {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_keeps_the_order_fields_were_written_in() {
+        let stored = br#"{"kind":"Event","apiVersion":"v1","metadata":{"name":"e","creationTimestamp":null},"involvedObject":{},"reason":"r","message":"m","source":{},"type":"Normal"}"#;
+        let object = Object::from_json(stored).unwrap();
+        let keys: Vec<&str> = object.fields.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["involvedObject", "reason", "message", "source", "type"]
+        );
+        assert_eq!(object.to_json(), stored);
+    }
 
     #[test]
     fn splices_resource_versions_like_the_encoder_writes_them() {
