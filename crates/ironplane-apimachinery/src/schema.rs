@@ -139,13 +139,49 @@ impl FieldSchema {
 pub fn reorder(map: &mut Map<String, Value>, schema: &StructSchema) {
     let mut old = std::mem::take(map);
     for field in schema.fields {
-        if let Some(value) = old.remove(field.name) {
+        if let Some(value) = old.shift_remove(field.name) {
             map.insert(field.name.to_owned(), value);
         }
     }
     for (key, value) in old {
         map.insert(key, value);
     }
+}
+
+/// Give the top-level fields of an object (everything but type meta and `metadata`, which
+/// [`crate::Object`] holds apart) the shape Go would write for `schema`: schema order, zero
+/// `omitempty` fields left out, absent always-written fields present as their zero value.
+/// Conversions between versions of a kind rename fields of already decoded objects and need
+/// the target version's rules applied again; nested values are kept as they are.
+pub fn emit_top_level(
+    mut fields: Map<String, Value>,
+    schema: &'static StructSchema,
+) -> Map<String, Value> {
+    let mut decoder = Decoder {
+        unknown_fields: Vec::new(),
+        structs: Vec::new(),
+        go_fields: Vec::new(),
+    };
+    let mut output = Map::with_capacity(fields.len());
+    for field in schema.fields {
+        if matches!(field.name, "kind" | "apiVersion" | "metadata") {
+            continue;
+        }
+        match (fields.shift_remove(field.name), field.emit) {
+            (Some(value), Emit::OmitEmpty) if is_zero(&value, &field.schema) => {}
+            (None | Some(Value::Null), Emit::Always) => {
+                if let Ok(zero) = decoder.zero_value(&field.schema, field.name) {
+                    output.insert(field.name.to_owned(), zero);
+                }
+            }
+            (Some(Value::Null), Emit::Pointer) | (None, _) => {}
+            (Some(value), _) => {
+                output.insert(field.name.to_owned(), value);
+            }
+        }
+    }
+    output.extend(fields);
+    output
 }
 
 /// A body decoded against its schema.
@@ -255,7 +291,7 @@ impl Decoder {
         self.structs.push(schema.go_name);
         let mut output = Map::new();
         for field in schema.fields {
-            let value = input.remove(field.name);
+            let value = input.shift_remove(field.name);
             let child_path = join_field(path, field.name);
             self.go_fields.push(field.name);
             let decoded = match value {

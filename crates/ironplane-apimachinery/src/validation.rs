@@ -1457,7 +1457,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 /// A timestamp as Go's `time.Time.String()` prints it on a server running in UTC:
 /// `2024-01-02 03:04:05 +0000 UTC` (fractional seconds without trailing zeros). Text that
 /// does not parse is printed quoted.
-fn go_time_string(text: Option<&str>) -> String {
+pub fn go_time_string(text: Option<&str>) -> String {
     let Some((secs, nanos)) = parse_rfc3339(text) else {
         return go_quote(text.unwrap_or_default());
     };

@@ -39,14 +39,15 @@ impl<'a> Discovery<'a> {
         }
     }
 
-    /// Group versions by group (core group first), each with its resources sorted by name.
-    fn groups(&self) -> BTreeMap<(bool, String), BTreeMap<String, Vec<&'a ResourceInfo>>> {
-        let mut groups: BTreeMap<(bool, String), BTreeMap<String, Vec<&ResourceInfo>>> =
+    /// Group versions by group in upstream's order (see [`group_key`]), each with its resources
+    /// sorted by name.
+    fn groups(&self) -> BTreeMap<(usize, String), BTreeMap<String, Vec<&'a ResourceInfo>>> {
+        let mut groups: BTreeMap<(usize, String), BTreeMap<String, Vec<&ResourceInfo>>> =
             BTreeMap::new();
         for resource in self.registry.resources() {
             let info = resource.info();
             groups
-                .entry((!info.group.is_empty(), info.group.clone()))
+                .entry(group_key(&info.group))
                 .or_default()
                 .entry(info.version.clone())
                 .or_default()
@@ -146,7 +147,7 @@ impl<'a> Discovery<'a> {
     pub fn api_versions(&self) -> ApiVersions {
         let versions = self
             .groups()
-            .get(&(false, String::new()))
+            .get(&group_key(""))
             .map(|versions| versions.keys().cloned().collect())
             .unwrap_or_default();
         ApiVersions {
@@ -193,7 +194,7 @@ impl<'a> Discovery<'a> {
         let groups = self
             .groups()
             .iter()
-            .filter(|((named, _), _)| *named)
+            .filter(|((_, name), _)| !name.is_empty())
             .map(|((_, name), versions)| Self::api_group(name, versions, false))
             .collect();
         ApiGroupList {
@@ -205,16 +206,14 @@ impl<'a> Discovery<'a> {
 
     fn group(&self, name: &str) -> Option<ApiGroup> {
         let groups = self.groups();
-        let versions = groups.get(&(true, name.to_owned()))?;
+        let versions = groups.get(&group_key(name)).filter(|_| !name.is_empty())?;
         Some(Self::api_group(name, versions, true))
     }
 
     /// `/api/{version}` or `/apis/{group}/{version}`.
     pub fn resource_list(&self, group: &str, version: &str) -> Option<ApiResourceList> {
         let groups = self.groups();
-        let resources = groups
-            .get(&(!group.is_empty(), group.to_owned()))?
-            .get(version)?;
+        let resources = groups.get(&group_key(group))?.get(version)?;
         let mut entries = Vec::new();
         for info in resources {
             entries.push(ApiResource {
@@ -227,7 +226,10 @@ impl<'a> Discovery<'a> {
                 verbs: info.verbs.clone(),
                 short_names: info.short_names.clone(),
                 categories: info.categories.clone(),
-                storage_version_hash: storage_version_hash(&info.group, &info.version, &info.kind),
+                storage_version_hash: {
+                    let stored = info.storage_group_version_kind();
+                    storage_version_hash(&stored.group, &stored.version, &stored.kind)
+                },
             });
             let mut subresources = info.subresources.clone();
             subresources.sort_by(|a, b| a.name.cmp(&b.name));
@@ -264,7 +266,7 @@ impl<'a> Discovery<'a> {
         let items = self
             .groups()
             .iter()
-            .filter(|((named, _), _)| *named != core)
+            .filter(|((_, name), _)| name.is_empty() == core)
             .map(|((_, name), versions)| ApiGroupDiscovery {
                 metadata: GroupDiscoveryMeta {
                     name: name.clone(),
@@ -321,6 +323,45 @@ impl<'a> Discovery<'a> {
         }
         response
     }
+}
+
+/// The groups upstream 1.32 serves, in the order its discovery lists them (its group
+/// priorities); clients that resolve an ambiguous short name take the first match, and kubectl
+/// names the others in its warning.
+const GROUP_ORDER: [&str; 19] = [
+    "apiregistration.k8s.io",
+    "apps",
+    "events.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "autoscaling",
+    "batch",
+    "certificates.k8s.io",
+    "networking.k8s.io",
+    "policy",
+    "rbac.authorization.k8s.io",
+    "storage.k8s.io",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "scheduling.k8s.io",
+    "coordination.k8s.io",
+    "node.k8s.io",
+    "discovery.k8s.io",
+    "flowcontrol.apiserver.k8s.io",
+];
+
+/// Where a group sorts: the core group first, then upstream's built-in groups in their order,
+/// then every other group by name.
+fn group_key(group: &str) -> (usize, String) {
+    let rank = if group.is_empty() {
+        0
+    } else {
+        GROUP_ORDER
+            .iter()
+            .position(|known| *known == group)
+            .map_or(GROUP_ORDER.len() + 1, |index| index + 1)
+    };
+    (rank, group.to_owned())
 }
 
 fn resource_discovery(info: &ResourceInfo) -> ApiResourceDiscovery {

@@ -463,3 +463,90 @@ async fn watch_older_than_the_cache_window_replays_from_the_store() {
     assert_eq!(live["object"]["metadata"]["name"], "live");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn events_are_served_in_both_versions_over_one_store() {
+    const V1: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+    const CORE: &str = "/api/v1/namespaces/default/events";
+    let server = TestServer::start().await;
+    let group = server.get("/apis/events.k8s.io/v1").await.json();
+    // The storage version decides the hash: core/v1 Event, the same as /api/v1 events.
+    assert_eq!(group["resources"][0]["storageVersionHash"], "r2yiGXH7wu8=");
+    let groups = server.get("/apis").await.json();
+    assert_eq!(groups["groups"][0]["name"], "events.k8s.io");
+
+    let created = server
+        .post(
+            V1,
+            &json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+                    "metadata": {"name": "e1", "namespace": "default"},
+                    "eventTime": "2026-11-26T09:00:00.000000Z",
+                    "reportingController": "example.com/ctl", "reportingInstance": "inst-1",
+                    "action": "Scheduling", "reason": "Scheduled",
+                    "regarding": {"kind": "Pod", "name": "p1", "namespace": "default"},
+                    "note": "hello", "type": "Normal"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let rv = created.json()["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, body) = server
+        .stream(&format!("{V1}?watch=true&resourceVersion={rv}"), &[])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut frames = FrameReader::new(body);
+
+    // Read through core/v1: core's field names, in the order upstream writes them.
+    let core = server.get(&format!("{CORE}/e1")).await.text();
+    let fields = core.split("\"creationTimestamp\"").nth(1).unwrap();
+    assert!(
+        fields.contains(r#""involvedObject":{"kind":"Pod","namespace":"default","name":"p1"},"reason":"Scheduled","message":"hello","source":{},"firstTimestamp":null,"lastTimestamp":null,"type":"Normal","eventTime":"2026-11-26T09:00:00.000000Z","action":"Scheduling","reportingComponent":"example.com/ctl","reportingInstance":"inst-1"}"#),
+        "{core}"
+    );
+
+    // A core write (PUT of a missing event creates it, as upstream) reaches events.k8s.io watchers.
+    let put = server
+        .put(
+            &format!("{CORE}/e2"),
+            &json!({"apiVersion": "v1", "kind": "Event",
+                    "metadata": {"name": "e2", "namespace": "default"},
+                    "involvedObject": {"kind": "Pod", "name": "p2", "namespace": "default"},
+                    "reason": "Pulled", "message": "pulled", "count": 2}),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.text());
+    let added = frames.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(added["type"], "ADDED");
+    assert_eq!(added["object"]["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(added["object"]["regarding"]["name"], "p2");
+    assert_eq!(added["object"]["note"], "pulled");
+    assert_eq!(added["object"]["deprecatedCount"], 2);
+
+    let selected = server
+        .get(&format!("{V1}?fieldSelector=regarding.name%3Dp2"))
+        .await
+        .json();
+    assert_eq!(selected["items"].as_array().unwrap().len(), 1);
+    assert_eq!(selected["items"][0]["metadata"]["name"], "e2");
+    let unsupported = server
+        .get(&format!("{V1}?fieldSelector=involvedObject.name%3Dp2"))
+        .await;
+    assert_eq!(unsupported.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        unsupported.json()["message"],
+        "field label not supported: involvedObject.name"
+    );
+
+    // Events written through events.k8s.io must not set the deprecated fields, and may not change.
+    let mut changed = server.get(&format!("{V1}/e1")).await.json();
+    changed["note"] = json!("changed");
+    let refused = server.put(&format!("{V1}/e1"), &changed).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused.json()["message"],
+        "Event \"e1\" is invalid: message: Invalid value: \"changed\": field is immutable"
+    );
+    server.stop().await;
+}

@@ -522,7 +522,7 @@ impl WatchCache {
     /// `after` from its own history, then keeps following. Upstream answers 410 here; the store
     /// usually still has the history, so clients need not re-list. 410 only when the store has
     /// compacted it too.
-    pub async fn watch_from_storage(
+    pub async fn watch_stored_to_served(
         self: &Arc<Self>,
         after: Revision,
         key_prefix: &str,
@@ -623,6 +623,7 @@ impl WatchCache {
         // labels, and the resourceVersion can be spliced into the stored encoding. This is what
         // keeps startup and every write cheap; other kinds decode the object.
         if !self.strategy.has_extra_selectable_fields()
+            && !self.strategy.converts()
             && let Some(json) =
                 ironplane_apimachinery::object::splice_resource_version(&kv.value, revision)
         {
@@ -639,6 +640,9 @@ impl WatchCache {
             });
         }
         let mut object = Object::from_json(&kv.value).map_err(ApiError::internal)?;
+        if self.strategy.converts() {
+            object = self.strategy.stored_to_served(object);
+        }
         object.metadata.resource_version = revision.to_string();
         Ok(CachedObject::new(
             &kv.key,

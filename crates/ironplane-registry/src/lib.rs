@@ -4,6 +4,7 @@
 
 pub mod cacher;
 pub mod core;
+pub mod events;
 pub mod predicate;
 pub mod registry;
 pub mod resource;

@@ -10,6 +10,7 @@ use ironplane_storage::Storage;
 
 use crate::cacher::CacheOptions;
 use crate::core;
+use crate::events;
 use crate::resource::ResourceInfo;
 use crate::store::{CreateOptions, Store, UpdateOptions};
 use crate::strategy::Strategy;
@@ -42,7 +43,7 @@ impl Registry {
             resources: Vec::new(),
             index: HashMap::new(),
         };
-        for strategy in core::strategies() {
+        for strategy in core::strategies().into_iter().chain(events::strategies()) {
             let subresources = strategy
                 .subresources()
                 .into_iter()

@@ -26,6 +26,9 @@ pub struct ResourceInfo {
     pub verbs: Vec<String>,
     /// Subresources such as `status`, with their verbs.
     pub subresources: Vec<SubresourceInfo>,
+    /// The group, version and kind objects are stored as, when not the served ones (events.k8s.io
+    /// Events are stored as core/v1 Events).
+    pub stored_as: Option<GroupVersionKind>,
 }
 
 /// A subresource and its verbs.
@@ -70,7 +73,21 @@ impl ResourceInfo {
             categories: Vec::new(),
             verbs: STANDARD_VERBS.iter().map(|verb| verb.to_string()).collect(),
             subresources: Vec::new(),
+            stored_as: None,
         }
+    }
+
+    /// Stored as another group, version and kind.
+    pub fn stored_as(mut self, group: &str, version: &str, kind: &str) -> Self {
+        self.stored_as = Some(GroupVersionKind::new(group, version, kind));
+        self
+    }
+
+    /// The group, version and kind objects are stored as.
+    pub fn storage_group_version_kind(&self) -> GroupVersionKind {
+        self.stored_as
+            .clone()
+            .unwrap_or_else(|| self.group_version_kind())
     }
 
     /// With short names.
@@ -104,9 +121,13 @@ impl ResourceInfo {
         GroupResource::new(self.group.clone(), self.resource.clone())
     }
 
-    /// The group and kind, as Invalid errors print it.
+    /// The group and kind, as Invalid errors print it: upstream names the kind objects are
+    /// stored as (its internal kind), so an invalid events.k8s.io Event is an `Event`.
     pub fn group_kind(&self) -> GroupKind {
-        GroupKind::new(self.group.clone(), self.kind.clone())
+        match &self.stored_as {
+            Some(stored) => GroupKind::new(stored.group.clone(), stored.kind.clone()),
+            None => GroupKind::new(self.group.clone(), self.kind.clone()),
+        }
     }
 
     /// The group and version.

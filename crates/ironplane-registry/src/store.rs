@@ -183,12 +183,20 @@ impl Store {
         let mut object = Object::from_json(&kv.value).map_err(|err| {
             ApiError::internal(format!("stored object {} is unreadable: {err}", kv.key))
         })?;
+        if self.strategy.converts() {
+            object = self.strategy.stored_to_served(object);
+        }
         object.metadata.resource_version = kv.mod_revision.to_string();
         Ok(object)
     }
 
     /// Encode an object for storage: its resourceVersion is the store's business, not the value's.
-    fn encode(object: &Object) -> Bytes {
+    fn encode(&self, object: &Object) -> Bytes {
+        if self.strategy.converts() {
+            let mut stored = self.strategy.served_to_stored(object.clone());
+            stored.metadata.resource_version.clear();
+            return Bytes::from(stored.to_json());
+        }
         if object.metadata.resource_version.is_empty() {
             return Bytes::from(object.to_json());
         }
@@ -269,7 +277,7 @@ impl Store {
                     Err(err) => Err(err),
                 }
             } else {
-                self.storage.create(&key, Self::encode(&object), ttl).await
+                self.storage.create(&key, self.encode(&object), ttl).await
             };
             match result {
                 Ok(kv) => {
@@ -309,13 +317,26 @@ impl Store {
     fn validate_create(&self, object: &Object) -> Result<(), ApiError> {
         let info = self.strategy.info();
         let rule = self.strategy.name_rule();
-        let mut errors = validate_object_meta(
-            &meta_fields(object),
-            info.namespaced,
-            |name, prefix| rule.check(name, prefix),
-            &field::Path::new("metadata"),
-        );
-        errors.extend(self.strategy.validate(object));
+        let meta_errors = || {
+            validate_object_meta(
+                &meta_fields(object),
+                info.namespaced,
+                |name, prefix| rule.check(name, prefix),
+                &field::Path::new("metadata"),
+            )
+        };
+        let errors = if self.strategy.validates_metadata() {
+            let kind_errors = self.strategy.validate(object);
+            if kind_errors.is_empty() {
+                meta_errors()
+            } else {
+                kind_errors
+            }
+        } else {
+            let mut errors = meta_errors();
+            errors.extend(self.strategy.validate(object));
+            errors
+        };
         self.invalid_if_any(object, errors)
     }
 
@@ -430,7 +451,7 @@ impl Store {
                     Err(err) => return Err(self.storage_error(err, name)),
                 }
             }
-            let value = Self::encode(&desired);
+            let value = self.encode(&desired);
             let Some(existing) = current.as_ref() else {
                 continue;
             };
@@ -568,7 +589,7 @@ impl Store {
                     marked.metadata.deletion_timestamp = Some(now_rfc3339());
                     marked.metadata.deletion_grace_period_seconds = Some(0);
                 }
-                let value = Self::encode(&marked);
+                let value = self.encode(&marked);
                 if value == kv.value && !finalizers_added {
                     return Ok(DeleteResult::Pending(object));
                 }
@@ -652,7 +673,7 @@ impl Store {
                 if !self.cache.is_ready() {
                     let current = self.current_revision().await?;
                     return self
-                        .list_from_storage(
+                        .list_stored_to_served(
                             &list_prefix,
                             Some(start_key),
                             current,
@@ -685,7 +706,7 @@ impl Store {
                 }
             }
             return self
-                .list_from_storage(
+                .list_stored_to_served(
                     &list_prefix,
                     Some(start_key),
                     revision,
@@ -711,7 +732,7 @@ impl Store {
             };
             if wanted <= current {
                 return self
-                    .list_from_storage(
+                    .list_stored_to_served(
                         &list_prefix,
                         None,
                         current,
@@ -730,7 +751,7 @@ impl Store {
                 if exact {
                     if self.cache.revision() != revision {
                         return self
-                            .list_from_storage(
+                            .list_stored_to_served(
                                 &list_prefix,
                                 None,
                                 revision,
@@ -774,7 +795,7 @@ impl Store {
     }
 
     /// A list at an older revision, read page by page from storage until `limit` objects match.
-    async fn list_from_storage(
+    async fn list_stored_to_served(
         &self,
         list_prefix: &str,
         mut start_key: Option<String>,
@@ -874,7 +895,7 @@ impl Store {
         );
         match (watched, start) {
             (Err(err), WatchStart::After(revision)) if err.code() == 410 => {
-                self.cache.watch_from_storage(revision, &prefix).await
+                self.cache.watch_stored_to_served(revision, &prefix).await
             }
             (result, _) => result,
         }

@@ -61,6 +61,30 @@ pub trait Strategy: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Whether objects are served in another shape than they are stored in (a second version of
+    /// a kind, such as events.k8s.io/v1 Events over core/v1 storage). When so, the store converts
+    /// every object it reads or writes and takes no shortcut that copies stored bytes out.
+    fn converts(&self) -> bool {
+        false
+    }
+
+    /// The served form of a stored object (only called when [`Strategy::converts`]).
+    fn stored_to_served(&self, stored: Object) -> Object {
+        stored
+    }
+
+    /// The stored form of a served object (only called when [`Strategy::converts`]).
+    fn served_to_stored(&self, served: Object) -> Object {
+        served
+    }
+
+    /// Whether the kind's validation on create checks object metadata itself (events.k8s.io
+    /// Events do, with a stricter name rule, after their legacy rules). The store's generic
+    /// metadata check then runs only once the kind's passes, as in upstream's `BeforeCreate`.
+    fn validates_metadata(&self) -> bool {
+        false
+    }
+
     /// The rule names follow.
     fn name_rule(&self) -> NameRule {
         NameRule::DnsSubdomain

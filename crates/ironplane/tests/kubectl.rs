@@ -667,9 +667,24 @@ fn check_discovery(k: &Kubectl) {
             "resourcequotas quota v1 true ResourceQuota",
             "secrets v1 true Secret",
             "serviceaccounts sa v1 true ServiceAccount",
+            "events ev events.k8s.io/v1 true Event",
         ],
     );
-    assert_eq!(k.ok(&["api-versions"]), "v1\n");
+    assert_eq!(k.ok(&["api-versions"]), "events.k8s.io/v1\nv1\n");
+    // Both event resources answer to `ev`; kubectl 1.30 and later say so when the short name
+    // picks core's, as against upstream.
+    let out = k.run(&["get", "ev", "-n", "kube-public"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let warning = if k.minor >= 30 {
+        "Warning: short name \"ev\" could also match lower priority resource events.events.k8s.io\n"
+    } else {
+        ""
+    };
+    assert_eq!(
+        out.stderr,
+        format!("{warning}No resources found in kube-public namespace.\n"),
+        "{out}"
+    );
 }
 
 fn check_delete_all_and_namespace_termination(k: &Kubectl) {

@@ -17,7 +17,8 @@ use crate::strategy::{NameRule, Strategy};
 /// How long events live (upstream's `--event-ttl` default).
 pub const EVENT_TTL: Duration = Duration::from_secs(3600);
 
-static EVENT_SOURCE: StructSchema = StructSchema {
+/// `v1.EventSource`.
+pub(crate) static EVENT_SOURCE: StructSchema = StructSchema {
     go_name: "v1.EventSource",
     package: "io.k8s.api.core.v1",
     fields: &[
@@ -123,64 +124,12 @@ impl Strategy for EventStrategy {
         Some(EVENT_TTL)
     }
 
+    fn allow_create_on_update(&self) -> bool {
+        true
+    }
+
     fn validate(&self, object: &Object) -> ErrorList {
-        let mut errors = Vec::new();
-        let namespace = object.metadata.namespace.as_str();
-        let involved_namespace = text(object, &["involvedObject", "namespace"]);
-        let involved_path = Path::new("involvedObject").child("namespace");
-        let mismatch = || {
-            Error::invalid(
-                &involved_path,
-                involved_namespace,
-                "does not match event.namespace",
-            )
-        };
-        if !is_set(object, "eventTime") {
-            let agrees = if involved_namespace.is_empty() {
-                namespace.is_empty() || namespace == "default"
-            } else {
-                namespace == involved_namespace
-            };
-            if !agrees {
-                errors.push(mismatch());
-            }
-        } else {
-            if involved_namespace.is_empty() && namespace != "default" && namespace != "kube-system"
-            {
-                errors.push(mismatch());
-            }
-            let controller = text(object, &["reportingComponent"]);
-            let controller_path = Path::new("reportingComponent");
-            if controller.is_empty() {
-                errors.push(Error::required(&controller_path, ""));
-            }
-            for message in is_qualified_name(controller) {
-                errors.push(Error::invalid(&controller_path, controller, &message));
-            }
-            let limited = [
-                ("reportingInstance", REPORTING_INSTANCE_LIMIT, true),
-                ("action", ACTION_LIMIT, true),
-                ("reason", REASON_LIMIT, true),
-                ("message", NOTE_LIMIT, false),
-            ];
-            for (name, limit, required) in limited {
-                let value = text(object, &[name]);
-                if required && value.is_empty() {
-                    errors.push(Error::required(&Path::new(name), ""));
-                }
-                if value.len() > limit {
-                    errors.push(Error::invalid(
-                        &Path::new(name),
-                        "",
-                        &format!("can have at most {limit} characters"),
-                    ));
-                }
-            }
-        }
-        for message in is_dns1123_subdomain(namespace) {
-            errors.push(Error::invalid(&Path::new("namespace"), namespace, &message));
-        }
-        errors
+        validate_legacy(object, "reportingComponent")
     }
 
     fn table_columns(&self) -> Vec<TableColumnDefinition> {
@@ -303,6 +252,69 @@ impl Strategy for EventStrategy {
             "type",
         ]
     }
+}
+
+/// Upstream's legacy event validation, which every event passes whichever version it comes
+/// through; `object` is in core/v1 shape. Errors name the reporting controller as the
+/// request's version calls it (`reportingComponent` in core/v1, `reportingController`
+/// elsewhere).
+pub(crate) fn validate_legacy(object: &Object, controller_field: &str) -> ErrorList {
+    let mut errors = Vec::new();
+    let namespace = object.metadata.namespace.as_str();
+    let involved_namespace = text(object, &["involvedObject", "namespace"]);
+    let involved_path = Path::new("involvedObject").child("namespace");
+    let mismatch = || {
+        Error::invalid(
+            &involved_path,
+            involved_namespace,
+            "does not match event.namespace",
+        )
+    };
+    if !is_set(object, "eventTime") {
+        let agrees = if involved_namespace.is_empty() {
+            namespace.is_empty() || namespace == "default"
+        } else {
+            namespace == involved_namespace
+        };
+        if !agrees {
+            errors.push(mismatch());
+        }
+    } else {
+        if involved_namespace.is_empty() && namespace != "default" && namespace != "kube-system" {
+            errors.push(mismatch());
+        }
+        let controller = text(object, &["reportingComponent"]);
+        let controller_path = Path::new(controller_field);
+        if controller.is_empty() {
+            errors.push(Error::required(&controller_path, ""));
+        }
+        for message in is_qualified_name(controller) {
+            errors.push(Error::invalid(&controller_path, controller, &message));
+        }
+        let limited = [
+            ("reportingInstance", REPORTING_INSTANCE_LIMIT, true),
+            ("action", ACTION_LIMIT, true),
+            ("reason", REASON_LIMIT, true),
+            ("message", NOTE_LIMIT, false),
+        ];
+        for (name, limit, required) in limited {
+            let value = text(object, &[name]);
+            if required && value.is_empty() {
+                errors.push(Error::required(&Path::new(name), ""));
+            }
+            if value.len() > limit {
+                errors.push(Error::invalid(
+                    &Path::new(name),
+                    "",
+                    &format!("can have at most {limit} characters"),
+                ));
+            }
+        }
+    }
+    for message in is_dns1123_subdomain(namespace) {
+        errors.push(Error::invalid(&Path::new("namespace"), namespace, &message));
+    }
+    errors
 }
 
 fn first_non_empty<'a>(first: &'a str, second: &'a str) -> &'a str {
