@@ -41,12 +41,17 @@ impl Admission {
         };
         let name = object.metadata.namespace.as_str();
         let key = namespaces.store.key(None, name);
-        // The cache answers almost always; a namespace created a moment ago may not be there yet,
-        // so a miss is checked against storage before refusing.
-        let namespace = match namespaces.store.cache().get(&key) {
-            Some(cached) => cached.decode()?,
+        // The cache answers almost always, from the phase it keeps for field selectors (no decode
+        // on every create); a namespace created a moment ago may not be there yet, so a miss is
+        // checked against storage before refusing. A namespace is Terminating exactly when it
+        // carries a deletionTimestamp: validation holds the two together.
+        let terminating = match namespaces.store.cache().get(&key) {
+            Some(cached) => cached.field("status.phase") == Some("Terminating"),
             None => match namespaces.store.get(None, name, None).await {
-                Ok(namespace) => namespace,
+                Ok(namespace) => {
+                    namespace.string_at(&["status", "phase"]) == Some("Terminating")
+                        || namespace.metadata.deletion_timestamp.is_some()
+                }
                 Err(err) if err.code() == 404 => {
                     return Err(ApiError::not_found(
                         &GroupResource::new("", "namespaces"),
@@ -56,8 +61,6 @@ impl Admission {
                 Err(err) => return Err(err),
             },
         };
-        let terminating = namespace.string_at(&["status", "phase"]) == Some("Terminating")
-            || namespace.metadata.deletion_timestamp.is_some();
         if terminating {
             let mut err = ApiError::forbidden(
                 &resource.group_resource(),
