@@ -115,6 +115,12 @@ async fn configmap_lifecycle_and_upstream_errors() {
         .unwrap()
         .to_owned();
     assert!(!object["metadata"]["uid"].as_str().unwrap().is_empty());
+    // The create answer (the stored encoding with the revision spliced in) is byte for byte what
+    // a read encodes.
+    assert_eq!(
+        created.text(),
+        server.get(&format!("{CM}/exists")).await.text()
+    );
 
     let again = server.post(CM, &configmap("exists", &[("a", "b")])).await;
     assert_eq!(again.status, StatusCode::CONFLICT);

@@ -242,9 +242,23 @@ impl Store {
     /// Create an object. The namespace has been checked against the request by the caller.
     pub async fn create(
         &self,
-        mut object: Object,
+        object: Object,
         options: &CreateOptions,
     ) -> Result<Object, ApiError> {
+        self.create_with_json(object, options)
+            .await
+            .map(|(object, _)| object)
+    }
+
+    /// Create an object, and also return its JSON with the resourceVersion set when it can be had
+    /// without encoding the object again: the stored encoding with the revision spliced in, as the
+    /// watch cache makes it (`None` on dry runs and for kinds served in another shape than
+    /// stored). Saves the response one encoding of the whole object.
+    pub async fn create_with_json(
+        &self,
+        mut object: Object,
+        options: &CreateOptions,
+    ) -> Result<(Object, Option<Vec<u8>>), ApiError> {
         let info = self.strategy.info();
         if !object.metadata.resource_version.is_empty() {
             return Err(ApiError::internal(
@@ -273,7 +287,7 @@ impl Store {
                     Ok(response) if response.kv.is_some() => {
                         Err(StorageError::AlreadyExists { key })
                     }
-                    Ok(_) => return Ok(object),
+                    Ok(_) => return Ok((object, None)),
                     Err(err) => Err(err),
                 }
             } else {
@@ -282,7 +296,15 @@ impl Store {
             match result {
                 Ok(kv) => {
                     object.metadata.resource_version = kv.mod_revision.to_string();
-                    return Ok(object);
+                    let json = (!self.strategy.converts())
+                        .then(|| {
+                            ironplane_apimachinery::object::splice_resource_version(
+                                &kv.value,
+                                kv.mod_revision,
+                            )
+                        })
+                        .flatten();
+                    return Ok((object, json));
                 }
                 Err(StorageError::AlreadyExists { .. }) if generate && attempt < attempts => {
                     object.metadata.name = generate_name(&object.metadata.generate_name);

@@ -2,7 +2,7 @@
 //! body and options as upstream does before handing the object to the generic store.
 
 use http::StatusCode;
-use ironplane_apimachinery::codec::{self, Format};
+use ironplane_apimachinery::codec::{self, Format, Target};
 use ironplane_apimachinery::status::{Status, StatusDetails};
 use ironplane_apimachinery::{ApiError, Object};
 use ironplane_registry::store::{
@@ -41,16 +41,32 @@ pub(crate) async fn create(
     admission
         .admit_create(scope.resource.info(), &object)
         .await?;
-    let created = scope
+    let (created, json) = scope
         .resource
         .store
-        .create(
+        .create_with_json(
             object,
             &CreateOptions {
                 dry_run: params.dry_run,
             },
         )
         .await?;
+    // The common answer (the object as compact JSON) is the stored encoding the store already
+    // made, with its resourceVersion spliced in; anything else is encoded from the object.
+    if let Some(mut json) = json
+        && negotiated.target == Target::Object
+        && negotiated.format == Format::Json
+        && !scope.pretty
+    {
+        json.push(b'\n');
+        let mut response = responses::response(
+            StatusCode::CREATED,
+            &super::content_type(&negotiated),
+            crate::body::full(json),
+        );
+        super::add_warnings(&mut response, &decoded.warnings);
+        return Ok(response);
+    }
     Ok(object_response(
         scope,
         StatusCode::CREATED,
