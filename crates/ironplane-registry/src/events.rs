@@ -597,4 +597,60 @@ mod tests {
         );
         assert!(strategy.validate_update(&old, &old).is_empty());
     }
+
+    fn varint(mut value: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                out.push(byte);
+                return out;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    fn bytes_field(number: u64, payload: &[u8]) -> Vec<u8> {
+        [
+            varint(number << 3 | 2),
+            varint(payload.len() as u64),
+            payload.to_vec(),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn protobuf_bodies_decode_with_this_versions_field_numbers() {
+        // What client-go's events.k8s.io recorder sends (kube-scheduler speaks protobuf).
+        let metadata = [bytes_field(1, b"e1"), bytes_field(3, b"default")].concat();
+        let event_time = [
+            varint(1 << 3),
+            varint(1_795_683_600),
+            varint(2 << 3),
+            varint(5_000),
+        ]
+        .concat();
+        let regarding = [bytes_field(1, b"Pod"), bytes_field(3, b"p1")].concat();
+        let message = [
+            bytes_field(1, &metadata),
+            bytes_field(2, &event_time),
+            bytes_field(4, b"example.com/ctl"),
+            bytes_field(8, &regarding),
+            bytes_field(10, b"hello"),
+            bytes_field(11, b"Normal"),
+        ]
+        .concat();
+        let fields =
+            ironplane_apimachinery::protobuf::decode_message(&message, &SCHEMA).expect("decodes");
+        let object = served(Value::Object(fields));
+        assert_eq!(object.metadata.name, "e1");
+        assert_eq!(text(&object, "reportingController"), "example.com/ctl");
+        assert_eq!(text(&object, "note"), "hello");
+        assert_eq!(
+            object.fields["regarding"],
+            json!({"kind": "Pod", "name": "p1"})
+        );
+        assert_eq!(object.fields["eventTime"], "2026-11-26T09:00:00.000005Z");
+    }
 }
