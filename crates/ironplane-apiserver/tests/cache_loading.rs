@@ -77,7 +77,7 @@ impl Storage for HeldWatch {
 }
 
 #[tokio::test]
-async fn lists_are_served_stored_to_served_while_the_cache_loads() {
+async fn lists_are_served_from_storage_while_the_cache_loads() {
     let (release, open) = watch::channel(false);
     let server =
         TestServer::start_on(|_| {}, move |inner| Arc::new(HeldWatch { inner, open })).await;

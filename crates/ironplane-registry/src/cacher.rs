@@ -522,7 +522,7 @@ impl WatchCache {
     /// `after` from its own history, then keeps following. Upstream answers 410 here; the store
     /// usually still has the history, so clients need not re-list. 410 only when the store has
     /// compacted it too.
-    pub async fn watch_stored_to_served(
+    pub async fn watch_from_storage(
         self: &Arc<Self>,
         after: Revision,
         key_prefix: &str,

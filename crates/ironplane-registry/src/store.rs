@@ -695,7 +695,7 @@ impl Store {
                 if !self.cache.is_ready() {
                     let current = self.current_revision().await?;
                     return self
-                        .list_stored_to_served(
+                        .list_from_storage(
                             &list_prefix,
                             Some(start_key),
                             current,
@@ -728,7 +728,7 @@ impl Store {
                 }
             }
             return self
-                .list_stored_to_served(
+                .list_from_storage(
                     &list_prefix,
                     Some(start_key),
                     revision,
@@ -754,7 +754,7 @@ impl Store {
             };
             if wanted <= current {
                 return self
-                    .list_stored_to_served(
+                    .list_from_storage(
                         &list_prefix,
                         None,
                         current,
@@ -773,7 +773,7 @@ impl Store {
                 if exact {
                     if self.cache.revision() != revision {
                         return self
-                            .list_stored_to_served(
+                            .list_from_storage(
                                 &list_prefix,
                                 None,
                                 revision,
@@ -817,7 +817,7 @@ impl Store {
     }
 
     /// A list at an older revision, read page by page from storage until `limit` objects match.
-    async fn list_stored_to_served(
+    async fn list_from_storage(
         &self,
         list_prefix: &str,
         mut start_key: Option<String>,
@@ -917,7 +917,7 @@ impl Store {
         );
         match (watched, start) {
             (Err(err), WatchStart::After(revision)) if err.code() == 410 => {
-                self.cache.watch_stored_to_served(revision, &prefix).await
+                self.cache.watch_from_storage(revision, &prefix).await
             }
             (result, _) => result,
         }
