@@ -33,7 +33,8 @@ impl Resource {
 /// Every served resource.
 pub struct Registry {
     resources: Vec<Arc<Resource>>,
-    index: HashMap<(String, String, String), Arc<Resource>>,
+    /// Group, then version, then resource: looked up with borrowed names on every request.
+    index: HashMap<String, HashMap<String, HashMap<String, Arc<Resource>>>>,
 }
 
 impl Registry {
@@ -60,20 +61,24 @@ impl Registry {
 
     fn add(&mut self, resource: Resource) {
         let info = resource.info();
-        let key = (
+        let (group, version, name) = (
             info.group.clone(),
             info.version.clone(),
             info.resource.clone(),
         );
         let resource = Arc::new(resource);
-        self.index.insert(key, resource.clone());
+        self.index
+            .entry(group)
+            .or_default()
+            .entry(version)
+            .or_default()
+            .insert(name, resource.clone());
         self.resources.push(resource);
     }
 
     /// The resource served at `group/version/resource`.
     pub fn get(&self, group: &str, version: &str, resource: &str) -> Option<&Arc<Resource>> {
-        self.index
-            .get(&(group.to_owned(), version.to_owned(), resource.to_owned()))
+        self.index.get(group)?.get(version)?.get(resource)
     }
 
     /// Every resource, in registration order.

@@ -118,7 +118,7 @@ impl ResourceHandler {
         else {
             return status_response(&ApiError::not_found_path(), pretty);
         };
-        let resource_info = resource.info().clone();
+        let resource_info = resource.info();
         let namespaced = resource_info.namespaced;
         // Namespaced kinds are addressed inside a namespace, or listed and watched across all of
         // them; cluster-scoped kinds are never inside one (a namespace's path names itself).
@@ -185,8 +185,7 @@ impl ResourceHandler {
             pretty,
             info,
         };
-        let verb = scope.info.verb.clone();
-        let result = match verb.as_str() {
+        let result = match scope.info.verb.as_str() {
             "get" => read::get(&scope).await,
             "list" => read::list(&scope).await,
             "watch" => watch::watch(&scope, &self.options, self.shutdown.clone()).await,
