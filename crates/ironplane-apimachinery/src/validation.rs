@@ -1224,27 +1224,41 @@ pub fn validate_object_meta(
             "not allowed on this type",
         ));
     }
-    errs.extend(validate_nonnegative_field(
-        meta.generation,
-        &path.child("generation"),
-    ));
-    errs.extend(validate_labels(&meta.labels, &path.child("labels")));
-    errs.extend(validate_annotations(
-        &meta.annotations,
-        &path.child("annotations"),
-    ));
-    errs.extend(validate_owner_references(
-        &meta.owner_references,
-        &path.child("ownerReferences"),
-    ));
-    errs.extend(validate_finalizers(
-        &meta.finalizers,
-        &path.child("finalizers"),
-    ));
-    errs.extend(validate_managed_fields(
-        &meta.managed_fields,
-        &path.child("managedFields"),
-    ));
+    // Each check below finds nothing in an empty (or non-negative) field; skipping those spares
+    // building their paths on every write.
+    if meta.generation < 0 {
+        errs.extend(validate_nonnegative_field(
+            meta.generation,
+            &path.child("generation"),
+        ));
+    }
+    if !meta.labels.is_empty() {
+        errs.extend(validate_labels(&meta.labels, &path.child("labels")));
+    }
+    if !meta.annotations.is_empty() {
+        errs.extend(validate_annotations(
+            &meta.annotations,
+            &path.child("annotations"),
+        ));
+    }
+    if !meta.owner_references.is_empty() {
+        errs.extend(validate_owner_references(
+            &meta.owner_references,
+            &path.child("ownerReferences"),
+        ));
+    }
+    if !meta.finalizers.is_empty() {
+        errs.extend(validate_finalizers(
+            &meta.finalizers,
+            &path.child("finalizers"),
+        ));
+    }
+    if !meta.managed_fields.is_empty() {
+        errs.extend(validate_managed_fields(
+            &meta.managed_fields,
+            &path.child("managedFields"),
+        ));
+    }
     errs
 }
 
