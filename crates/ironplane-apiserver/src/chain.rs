@@ -143,18 +143,21 @@ impl CoreServer {
 impl ChainLink for CoreServer {
     fn handle(&self, request: Request) -> LinkFuture<'_> {
         Box::pin(async move {
-            let path = request.uri().path().to_owned();
-            let info = request
-                .extensions()
-                .get::<RequestInfo>()
-                .cloned()
-                .unwrap_or_default();
-            if info.is_resource_request {
-                if self.owns_group_version(&info) {
-                    return Handled::Served(self.resources.serve(request, info).await);
+            let mut request = request;
+            if let Some(info) = request.extensions().get::<RequestInfo>()
+                && info.is_resource_request
+            {
+                if !self.owns_group_version(info) {
+                    return Handled::Delegated(request);
                 }
-                return Handled::Delegated(request);
+                // Served here: the handlers own the info from now on (no copy per request).
+                let info = request
+                    .extensions_mut()
+                    .remove::<RequestInfo>()
+                    .unwrap_or_default();
+                return Handled::Served(self.resources.serve(request, info).await);
             }
+            let path = request.uri().path().to_owned();
             let pretty = responses::wants_pretty(&request);
             if path == "/version" || path == "/version/" {
                 let bytes = codec::to_json_pretty(&VersionInfo::current());
