@@ -2,11 +2,9 @@
 //! server (built-in resources, discovery, health, version), then the apiextensions server (CRDs),
 //! then a not-found handler. Each link serves what it owns and hands everything else to the next.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use http::StatusCode;
 use ironplane_apimachinery::codec;
@@ -15,6 +13,7 @@ use serde::Serialize;
 
 use crate::body::{self, Request, Response};
 use crate::discovery::Discovery;
+use crate::filters::{FilterFuture, Handler};
 use crate::handlers::ResourceHandler;
 use crate::health::Health;
 use crate::request_info::RequestInfo;
@@ -199,7 +198,7 @@ impl ChainLink for CoreServer {
     }
 }
 
-/// The whole chain as a tower service.
+/// The whole chain, the last handler behind the filters.
 #[derive(Clone)]
 pub struct ServerChain {
     links: Arc<Vec<Arc<dyn ChainLink>>>,
@@ -218,26 +217,18 @@ impl ServerChain {
     }
 }
 
-impl tower::Service<Request> for ServerChain {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
+impl Handler for ServerChain {
+    fn handle(&self, request: Request) -> FilterFuture {
         let links = self.links.clone();
         Box::pin(async move {
             let mut request = request;
             for link in links.iter() {
                 match link.handle(request).await {
-                    Handled::Served(response) => return Ok(response),
+                    Handled::Served(response) => return response,
                     Handled::Delegated(next) => request = next,
                 }
             }
-            Ok(responses::plain_not_found())
+            responses::plain_not_found()
         })
     }
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use ironplane_registry::Registry;
 use ironplane_registry::cacher::CacheOptions;
 use ironplane_storage::Storage;
@@ -18,15 +17,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tower::{Layer, ServiceExt as _};
 
 use crate::admission::Admission;
 use crate::authn::{PeerIdentity, TokenAuthenticator, UserInfo};
 use crate::body::{Request, Response};
 use crate::chain::{CoreServer, ServerChain};
 use crate::filters::{
-    AllowAuthenticated, Authentication, Authorization, FilterLayer, MaxInFlight, Next,
-    PanicRecovery, Timeout, WithRequestInfo,
+    AllowAuthenticated, Authentication, Authorization, MaxInFlight, Next, PanicRecovery, Timeout,
+    WithRequestInfo,
 };
 use crate::handlers::{HandlerOptions, ResourceHandler};
 use crate::health::Health;
@@ -174,23 +172,16 @@ impl Server {
 
 /// The filter chain in front of the server chain, outermost first.
 fn build_handler_chain(config: &ServerConfig, chain: ServerChain) -> Next {
-    let service = Next::new(chain);
-    let service = Next::new(FilterLayer::new(Timeout::new(config.request_timeout)).layer(service));
-    let service = Next::new(
-        FilterLayer::new(Authorization::new(Arc::new(AllowAuthenticated))).layer(service),
-    );
-    let service = Next::new(
-        FilterLayer::new(MaxInFlight::new(
+    Next::new(chain)
+        .with(Timeout::new(config.request_timeout))
+        .with(Authorization::new(Arc::new(AllowAuthenticated)))
+        .with(MaxInFlight::new(
             config.max_requests_inflight,
             config.max_mutating_requests_inflight,
         ))
-        .layer(service),
-    );
-    let service = Next::new(
-        FilterLayer::new(Authentication::new(Arc::new(config.tokens.clone()))).layer(service),
-    );
-    let service = Next::new(FilterLayer::new(WithRequestInfo).layer(service));
-    Next::new(FilterLayer::new(PanicRecovery).layer(service))
+        .with(Authentication::new(Arc::new(config.tokens.clone())))
+        .with(WithRequestInfo)
+        .with(PanicRecovery)
 }
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -244,18 +235,13 @@ async fn accept_loop(
                 .and_then(|certificate| crate::tls::client_identity(certificate.as_ref()))
                 .map(|(name, groups)| UserInfo::from_certificate(name, groups));
             let peer = PeerIdentity(identity);
-            let per_connection = tower::service_fn(move |mut request: Request| {
+            let per_connection = hyper::service::service_fn(move |mut request: Request| {
                 request.extensions_mut().insert(peer.clone());
-                let service = service.clone();
-                async move {
-                    let response: Result<Response, Infallible> = service.oneshot(request).await;
-                    response
-                }
+                let response = service.run(request);
+                async move { Ok::<Response, Infallible>(response.await) }
             });
-            let connection = builder.serve_connection_with_upgrades(
-                TokioIo::new(tls),
-                TowerToHyperService::new(per_connection),
-            );
+            let connection =
+                builder.serve_connection_with_upgrades(TokioIo::new(tls), per_connection);
             if let Err(err) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(error = %err, "connection ended with an error");
             }

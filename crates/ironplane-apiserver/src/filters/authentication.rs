@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use ironplane_apimachinery::ApiError;
-use tower::ServiceExt as _;
 
 use super::{Filter, FilterFuture, Next};
 use crate::authn::{PeerIdentity, TokenAuthenticator, UserInfo};
@@ -57,10 +56,7 @@ impl Filter for Authentication {
                     // Credentials stop here: nothing after authentication needs them.
                     request.headers_mut().remove(http::header::AUTHORIZATION);
                     request.extensions_mut().insert(RequestUser(user));
-                    match next.oneshot(request).await {
-                        Ok(response) => response,
-                        Err(never) => match never {},
-                    }
+                    next.run(request).await
                 }
                 Err(()) => status_response(
                     &ApiError::unauthorized(),

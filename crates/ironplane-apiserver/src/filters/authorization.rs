@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use ironplane_apimachinery::ApiError;
-use tower::ServiceExt as _;
 
 use super::authentication::RequestUser;
 use super::{Filter, FilterFuture, Next};
@@ -93,10 +92,7 @@ impl Filter for Authorization {
         };
         Box::pin(async move {
             match decision {
-                Decision::Allow => match next.oneshot(request).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                },
+                Decision::Allow => next.run(request).await,
                 Decision::Deny(why) => {
                     let pretty = crate::responses::wants_pretty(&request);
                     let err = match user {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use ironplane_apimachinery::ApiError;
 use tokio::sync::Semaphore;
-use tower::ServiceExt as _;
 
 use super::{Filter, FilterFuture, Next};
 use crate::body::Request;
@@ -43,10 +42,7 @@ impl Filter for MaxInFlight {
         };
         Box::pin(async move {
             match permit {
-                Ok(_permit) => match next.oneshot(request).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                },
+                Ok(_permit) => next.run(request).await,
                 Err(_) => {
                     let mut response = status_response(
                         &ApiError::too_many_requests(

@@ -5,7 +5,6 @@ use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt as _;
 use ironplane_apimachinery::ApiError;
-use tower::ServiceExt as _;
 
 use super::{Filter, FilterFuture, Next};
 use crate::body::Request;
@@ -18,9 +17,13 @@ impl Filter for PanicRecovery {
     fn filter(&self, request: Request, next: Next) -> FilterFuture {
         Box::pin(async move {
             let pretty = crate::responses::wants_pretty(&request);
-            match AssertUnwindSafe(next.oneshot(request)).catch_unwind().await {
-                Ok(Ok(response)) => response,
-                Ok(Err(never)) => match never {},
+            // The call itself happens inside the guarded future, so that a panic in the next
+            // filter's synchronous part is caught too.
+            match AssertUnwindSafe(async move { next.run(request).await })
+                .catch_unwind()
+                .await
+            {
+                Ok(response) => response,
                 Err(panic) => {
                     let why = panic
                         .downcast_ref::<&str>()

@@ -1,7 +1,6 @@
 //! Attach the [`RequestInfo`] of each request for the filters and handlers after it.
 
 use ironplane_apimachinery::ApiError;
-use tower::ServiceExt as _;
 
 use super::{Filter, FilterFuture, Next};
 use crate::body::Request;
@@ -18,10 +17,7 @@ impl Filter for WithRequestInfo {
             match RequestInfo::parse(request.method(), uri.path(), uri.query()) {
                 Ok(info) => {
                     request.extensions_mut().insert(info);
-                    match next.oneshot(request).await {
-                        Ok(response) => response,
-                        Err(never) => match never {},
-                    }
+                    next.run(request).await
                 }
                 Err(why) => status_response(
                     &ApiError::internal(format!("failed to create RequestInfo: {why}")),

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use ironplane_apimachinery::ApiError;
-use tower::ServiceExt as _;
 
 use super::{Filter, FilterFuture, Next};
 use crate::body::Request;
@@ -32,15 +31,14 @@ impl Filter for Timeout {
         let limit = self.limit;
         Box::pin(async move {
             let pretty = crate::responses::wants_pretty(&request);
-            let call = next.oneshot(request);
+            let call = next.run(request);
             let result = if long_running {
                 Ok(call.await)
             } else {
                 tokio::time::timeout(limit, call).await
             };
             match result {
-                Ok(Ok(response)) => response,
-                Ok(Err(never)) => match never {},
+                Ok(response) => response,
                 Err(_) => status_response(
                     &ApiError::timeout(
                         "request did not complete within requested timeout - context deadline exceeded",
