@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// An authenticated user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,14 +31,15 @@ impl UserInfo {
     }
 }
 
-/// The identity a TLS connection's client certificate proved, attached to each request on it.
+/// The identity a TLS connection's client certificate proved, attached to each request on it
+/// (shared, so that attaching it copies nothing).
 #[derive(Clone, Debug, Default)]
-pub struct PeerIdentity(pub Option<UserInfo>);
+pub struct PeerIdentity(pub Option<Arc<UserInfo>>);
 
 /// Users known by bearer token.
 #[derive(Clone, Debug, Default)]
 pub struct TokenAuthenticator {
-    tokens: HashMap<String, UserInfo>,
+    tokens: HashMap<String, Arc<UserInfo>>,
 }
 
 impl TokenAuthenticator {
@@ -81,14 +83,18 @@ impl TokenAuthenticator {
             }
             tokens.insert(
                 fields[0].clone(),
-                UserInfo::authenticated(fields[1].clone(), fields[2].clone(), groups),
+                Arc::new(UserInfo::authenticated(
+                    fields[1].clone(),
+                    fields[2].clone(),
+                    groups,
+                )),
             );
         }
         Ok(TokenAuthenticator { tokens })
     }
 
     /// The user a token belongs to.
-    pub fn authenticate(&self, token: &str) -> Option<&UserInfo> {
+    pub fn authenticate(&self, token: &str) -> Option<&Arc<UserInfo>> {
         self.tokens.get(token)
     }
 

@@ -233,7 +233,7 @@ async fn accept_loop(
                 .peer_certificates()
                 .and_then(|certificates| certificates.first())
                 .and_then(|certificate| crate::tls::client_identity(certificate.as_ref()))
-                .map(|(name, groups)| UserInfo::from_certificate(name, groups));
+                .map(|(name, groups)| Arc::new(UserInfo::from_certificate(name, groups)));
             let peer = PeerIdentity(identity);
             let per_connection = hyper::service::service_fn(move |mut request: Request| {
                 request.extensions_mut().insert(peer.clone());

@@ -12,7 +12,7 @@ use crate::responses::status_response;
 
 /// The authenticated user of a request; `None` for anonymous requests.
 #[derive(Clone, Debug, Default)]
-pub struct RequestUser(pub Option<UserInfo>);
+pub struct RequestUser(pub Option<Arc<UserInfo>>);
 
 /// Authenticates requests.
 pub struct Authentication {

@@ -87,7 +87,7 @@ impl Filter for Authorization {
             .get::<RequestUser>()
             .and_then(|user| user.0.clone());
         let decision = match request.extensions().get::<RequestInfo>() {
-            Some(info) => self.authorizer.authorize(user.as_ref(), info),
+            Some(info) => self.authorizer.authorize(user.as_deref(), info),
             None => Decision::Deny("no request info".into()),
         };
         Box::pin(async move {
