@@ -160,10 +160,17 @@ impl Store {
 
     /// The storage key of an object.
     pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
-        match namespace.filter(|_| self.strategy.info().namespaced) {
-            Some(namespace) => format!("{}{namespace}/{name}", self.prefix),
-            None => format!("{}{name}", self.prefix),
+        // Sized up front: a key is built for every request.
+        let namespace = namespace.filter(|_| self.strategy.info().namespaced);
+        let length = self.prefix.len() + namespace.map_or(0, |ns| ns.len() + 1) + name.len();
+        let mut key = String::with_capacity(length);
+        key.push_str(&self.prefix);
+        if let Some(namespace) = namespace {
+            key.push_str(namespace);
+            key.push('/');
         }
+        key.push_str(name);
+        key
     }
 
     /// The key prefix of a list.

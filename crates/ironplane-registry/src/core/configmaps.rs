@@ -61,13 +61,16 @@ pub(crate) fn validate_keys(
     errors: &mut ErrorList,
 ) -> usize {
     let mut size = 0;
-    let path = Path::new(field);
     let Some(Value::Object(map)) = object.field(field) else {
         return 0;
     };
     for (key, value) in map {
         for message in is_config_map_key(key) {
-            errors.push(Error::invalid(&path.key(key), key.as_str(), &message));
+            errors.push(Error::invalid(
+                &Path::new(field).key(key),
+                key.as_str(),
+                &message,
+            ));
         }
         let text = value.as_str().unwrap_or_default();
         size += if base64 {
