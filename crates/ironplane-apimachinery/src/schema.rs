@@ -294,7 +294,14 @@ impl Decoder {
         schema: &'static StructSchema,
     ) -> Result<Map<String, Value>, String> {
         self.structs.push(schema.go_name);
-        let mut output = Map::new();
+        // Sized for what it will hold (the fields sent, plus those always written), so that it
+        // does not grow field by field.
+        let always = schema
+            .fields
+            .iter()
+            .filter(|field| field.emit == Emit::Always)
+            .count();
+        let mut output = Map::with_capacity(input.len() + always);
         for field in schema.fields {
             let value = input.shift_remove(field.name);
             self.go_fields.push(field.name);
@@ -420,7 +427,7 @@ impl Decoder {
                 // Go writes maps with sorted keys; keep them that way from the start.
                 let mut entries: Vec<(String, Value)> = map.into_iter().collect();
                 entries.sort_by(|a, b| a.0.cmp(&b.0));
-                let mut output = Map::new();
+                let mut output = Map::with_capacity(entries.len());
                 for (key, value) in entries {
                     self.path.push(Segment::Key(key));
                     let decoded = self.decode_element(value, inner);
