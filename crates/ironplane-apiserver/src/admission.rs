@@ -48,10 +48,7 @@ impl Admission {
         let terminating = match namespaces.store.cache().get(&key) {
             Some(cached) => cached.field("status.phase") == Some("Terminating"),
             None => match namespaces.store.get(None, name, None).await {
-                Ok(namespace) => {
-                    namespace.string_at(&["status", "phase"]) == Some("Terminating")
-                        || namespace.metadata.deletion_timestamp.is_some()
-                }
+                Ok(namespace) => namespace.string_at(&["status", "phase"]) == Some("Terminating"),
                 Err(err) if err.code() == 404 => {
                     return Err(ApiError::not_found(
                         &GroupResource::new("", "namespaces"),

@@ -18,7 +18,7 @@ use ironplane_apimachinery::validation::{
 use serde_json::{Map, Value};
 
 use crate::core::OBJECT_REFERENCE;
-use crate::core::events::{EVENT_SOURCE, EventStrategy, validate_legacy};
+use crate::core::events::{EVENT_SOURCE, EventStrategy, text, validate_legacy};
 use crate::resource::ResourceInfo;
 use crate::store::meta_fields;
 use crate::strategy::{NameRule, Strategy};
@@ -174,10 +174,6 @@ fn to_core(object: &Object) -> Object {
     }
 }
 
-fn text<'a>(object: &'a Object, name: &str) -> &'a str {
-    object.string_at(&[name]).unwrap_or_default()
-}
-
 /// A value as JSON with `null` for absent, so that absent and null compare equal.
 fn value_of<'a>(object: &'a Object, name: &str) -> &'a Value {
     object.field(name).unwrap_or(&Value::Null)
@@ -315,7 +311,7 @@ impl Strategy for EventV1Strategy {
         if value_of(&core, "eventTime").is_null() {
             errors.push(Error::required(&Path::new("eventTime"), ""));
         }
-        let event_type = text(&core, "type");
+        let event_type = text(&core, &["type"]);
         if event_type != "Normal" && event_type != "Warning" {
             errors.push(Error::invalid(
                 &Path::new("type"),
@@ -361,7 +357,7 @@ impl Strategy for EventV1Strategy {
             Error::invalid(&Path::new(name), value, FIELD_IMMUTABLE_ERROR_MSG)
         };
         let changed = |name: &str| value_of(&new_core, name) != value_of(&old_core, name);
-        let string = |name: &str| BadValue::String(text(&new_core, name).to_owned());
+        let string = |name: &str| BadValue::String(text(&new_core, &[name]).to_owned());
         let involved = value_of(&new_core, "involvedObject");
         if !same_struct(involved, value_of(&old_core, "involvedObject")) {
             errors.push(immutable("involvedObject", object_reference_repr(involved)));
@@ -645,8 +641,8 @@ mod tests {
             ironplane_apimachinery::protobuf::decode_message(&message, &SCHEMA).expect("decodes");
         let object = served(Value::Object(fields));
         assert_eq!(object.metadata.name, "e1");
-        assert_eq!(text(&object, "reportingController"), "example.com/ctl");
-        assert_eq!(text(&object, "note"), "hello");
+        assert_eq!(text(&object, &["reportingController"]), "example.com/ctl");
+        assert_eq!(text(&object, &["note"]), "hello");
         assert_eq!(
             object.fields["regarding"],
             json!({"kind": "Pod", "name": "p1"})

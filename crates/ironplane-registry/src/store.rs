@@ -199,15 +199,15 @@ impl Store {
 
     /// Encode an object for storage: its resourceVersion is the store's business, not the value's.
     fn encode(&self, object: &Object) -> Bytes {
-        if self.strategy.converts() {
-            let mut stored = self.strategy.served_to_stored(object.clone());
-            stored.metadata.resource_version.clear();
-            return Bytes::from(stored.to_json());
-        }
-        if object.metadata.resource_version.is_empty() {
+        let converts = self.strategy.converts();
+        if !converts && object.metadata.resource_version.is_empty() {
             return Bytes::from(object.to_json());
         }
-        let mut stored = object.clone();
+        let mut stored = if converts {
+            self.strategy.served_to_stored(object.clone())
+        } else {
+            object.clone()
+        };
         stored.metadata.resource_version.clear();
         Bytes::from(stored.to_json())
     }

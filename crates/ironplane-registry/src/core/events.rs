@@ -99,7 +99,8 @@ impl Default for EventStrategy {
     }
 }
 
-fn text<'a>(object: &'a Object, path: &[&str]) -> &'a str {
+/// A string at `path`, empty when absent.
+pub(crate) fn text<'a>(object: &'a Object, path: &[&str]) -> &'a str {
     object.string_at(path).unwrap_or_default()
 }
 
