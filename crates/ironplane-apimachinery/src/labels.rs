@@ -37,6 +37,86 @@ impl Labels for serde_json::Map<String, serde_json::Value> {
     }
 }
 
+/// A label set kept for as long as its object is cached: the pairs sorted by key, each string
+/// sized exactly. A `BTreeMap` allocates a node for room of eleven pairs whatever the count,
+/// which for the usual one or two labels costs several times the labels themselves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LabelSet(Box<[(Box<str>, Box<str>)]>);
+
+impl LabelSet {
+    /// Whether the set has no labels.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many labels the set has.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The labels in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(key, value)| (&**key, &**value))
+    }
+
+    /// From pairs in any order; of pairs with one key the last one stays, as when a JSON object
+    /// repeats a key.
+    fn from_pairs(mut pairs: Vec<(Box<str>, Box<str>)>) -> Self {
+        // A stable sort keeps repeated keys in input order, so the last of each run is kept.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut kept: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            match kept.last_mut() {
+                Some(last) if last.0 == pair.0 => *last = pair,
+                _ => kept.push(pair),
+            }
+        }
+        LabelSet(kept.into_boxed_slice())
+    }
+}
+
+impl From<&BTreeMap<String, String>> for LabelSet {
+    fn from(map: &BTreeMap<String, String>) -> Self {
+        LabelSet(
+            map.iter()
+                .map(|(key, value)| (key.as_str().into(), value.as_str().into()))
+                .collect(),
+        )
+    }
+}
+
+impl Labels for LabelSet {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(probe, _)| (**probe).cmp(key))
+            .ok()
+            .map(|at| &*self.0[at].1)
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelSet {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = LabelSet;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of label keys to values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<LabelSet, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((key, value)) = map.next_entry::<String, String>()? {
+                    pairs.push((key.into_boxed_str(), value.into_boxed_str()));
+                }
+                Ok(LabelSet::from_pairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 /// How a requirement relates a label to its values (upstream `selection.Operator`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Operator {
@@ -897,6 +977,28 @@ mod tests {
 
     fn owned(w: Want) -> Result<String, String> {
         w.map(str::to_owned).map_err(str::to_owned)
+    }
+
+    #[test]
+    fn label_set_reads_sorted_pairs_and_keeps_the_last_of_a_repeated_key() {
+        let set: LabelSet = serde_json::from_str(r#"{"b":"2","a":"1","c":"3","a":"4"}"#).unwrap();
+        assert_eq!(set.len(), 3);
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            vec![("a", "4"), ("b", "2"), ("c", "3")]
+        );
+        assert_eq!(Labels::get(&set, "a"), Some("4"));
+        assert_eq!(Labels::get(&set, "c"), Some("3"));
+        assert_eq!(Labels::get(&set, "d"), None);
+        let selector = Selector::parse("a=4,b in (1,2),!d").unwrap();
+        assert!(selector.matches(&set));
+        assert!(!Selector::parse("c!=3").unwrap().matches(&set));
+
+        let map = BTreeMap::from([("x".to_owned(), "y".to_owned())]);
+        let from_map = LabelSet::from(&map);
+        assert_eq!(Labels::get(&from_map, "x"), Some("y"));
+        assert!(LabelSet::default().is_empty());
+        assert!(serde_json::from_str::<LabelSet>(r#"{"a":1}"#).is_err());
     }
 
     #[test]

@@ -126,14 +126,12 @@ pub fn splice_resource_version(stored: &[u8], revision: i64) -> Option<Vec<u8>> 
 }
 
 /// Only the labels of an encoded object, read without building the rest of it.
-pub fn labels_of(
-    json: &[u8],
-) -> Result<std::collections::BTreeMap<String, String>, serde_json::Error> {
+pub fn labels_of(json: &[u8]) -> Result<crate::labels::LabelSet, serde_json::Error> {
     use serde::Deserialize;
     #[derive(serde::Deserialize, Default)]
     struct Metadata {
         #[serde(default)]
-        labels: std::collections::BTreeMap<String, String>,
+        labels: crate::labels::LabelSet,
     }
     #[derive(serde::Deserialize)]
     struct Labels {
@@ -217,7 +215,7 @@ mod tests {
             .is_none()
         );
         assert_eq!(
-            labels_of(&stored).unwrap().get("uid").map(String::as_str),
+            crate::labels::Labels::get(&labels_of(&stored).unwrap(), "uid"),
             Some("no")
         );
     }

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ironplane_apimachinery::labels::LabelSet;
 use ironplane_apimachinery::watch::{EventType, encode_event};
 use ironplane_apimachinery::{ApiError, Object};
 use ironplane_storage::{
@@ -39,7 +40,7 @@ pub struct CachedObject {
     /// The object's JSON, resourceVersion included.
     pub json: Bytes,
     /// `metadata.labels`.
-    pub labels: BTreeMap<String, String>,
+    pub labels: LabelSet,
     /// Selectable fields other than `metadata.name` and `metadata.namespace` (which the key
     /// holds), and their values.
     pub fields: Box<[(&'static str, String)]>,
@@ -63,7 +64,7 @@ impl CachedObject {
             key: Arc::from(key),
             revision,
             json: Bytes::from(json),
-            labels: object.metadata.labels.clone(),
+            labels: LabelSet::from(&object.metadata.labels),
             fields,
             namespaced: strategy.info().namespaced,
         }
