@@ -1,8 +1,14 @@
 //! The HTTP client: TLS with rustls and the ring provider (CA from the kubeconfig, client
-//! certificate or bearer token), connections made with `hyper::client::conn` so their number is
-//! exact: with HTTP/2 the clients share `--connections` multiplexed connections (watchers get
-//! connections of their own, a bounded number of streams each); with HTTP/1.1 every client and
-//! every watcher owns one keep-alive connection.
+//! certificate or bearer token), connections made one by one so their number is exact: with
+//! HTTP/2 the clients share `--connections` multiplexed connections (watchers get connections of
+//! their own, a bounded number of streams each); with HTTP/1.1 every client and every watcher owns
+//! one keep-alive connection.
+//!
+//! HTTP/1.1 goes through `hyper::client::conn`; HTTP/2 through the `h2` crate directly. hyper's
+//! HTTP/2 client hands a request body to a task of its own once the new stream has no send
+//! capacity yet (it never has: h2 opens client streams on the connection's next turn), so every
+//! request with a body cost two socket writes (HEADERS, then DATA) and a task; queueing the DATA
+//! frame with `send_data` right after the HEADERS sends both in one write.
 //!
 //! Every transport failure becomes a [`Failure`] with a short grouping key; nothing panics.
 
@@ -11,17 +17,19 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bytes::{Bytes, BytesMut};
+use http::header::CONTENT_LENGTH;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
@@ -68,37 +76,108 @@ pub struct Target {
 /// One open connection's request handle.
 enum Sender {
     H1(http1::SendRequest<Full<Bytes>>),
-    H2(http2::SendRequest<Full<Bytes>>),
+    H2(h2::client::SendRequest<Bytes>),
 }
 
 impl Sender {
     fn is_closed(&self) -> bool {
         match self {
             Sender::H1(s) => s.is_closed(),
-            Sender::H2(s) => s.is_closed(),
+            Sender::H2(s) => h2_is_closed(s),
         }
     }
 
-    async fn ready(&mut self) -> Result<(), hyper::Error> {
+    async fn ready(&mut self) -> Result<(), Failure> {
         match self {
-            Sender::H1(s) => s.ready().await,
-            Sender::H2(s) => s.ready().await,
+            Sender::H1(s) => s.ready().await.map_err(|e| transport(&e)),
+            Sender::H2(s) => h2_ready(s).await,
         }
     }
 
-    async fn send(
-        &mut self,
-        request: Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, hyper::Error> {
+    async fn send(&mut self, request: Request<Bytes>) -> Result<Response<Body>, Failure> {
         match self {
-            Sender::H1(s) => s.send_request(request).await,
-            Sender::H2(s) => s.send_request(request).await,
+            Sender::H1(s) => s
+                .send_request(request.map(Full::new))
+                .await
+                .map(|response| response.map(Body::H1))
+                .map_err(|e| transport(&e)),
+            Sender::H2(s) => h2_send(s, request).await,
+        }
+    }
+}
+
+/// Whether the connection has failed or been closed by the server, without waiting.
+fn h2_is_closed(sender: &h2::client::SendRequest<Bytes>) -> bool {
+    // A clone has no stream of its own waiting to open: it is ready unless the connection failed.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    matches!(
+        sender.clone().poll_ready(&mut cx),
+        std::task::Poll::Ready(Err(_))
+    )
+}
+
+/// Waits until the connection takes another stream.
+async fn h2_ready(sender: &mut h2::client::SendRequest<Bytes>) -> Result<(), Failure> {
+    std::future::poll_fn(|cx| sender.poll_ready(cx))
+        .await
+        .map_err(|e| h2_failure(&e))
+}
+
+/// Sends a request on a ready HTTP/2 connection: HEADERS and, when there is a body, its one DATA
+/// frame queued at once (see the module comment), then waits for the response head.
+async fn h2_send(
+    sender: &mut h2::client::SendRequest<Bytes>,
+    request: Request<Bytes>,
+) -> Result<Response<Body>, Failure> {
+    let (head, body) = request.into_parts();
+    let end_of_stream = body.is_empty();
+    let (response, mut stream) = sender
+        .send_request(Request::from_parts(head, ()), end_of_stream)
+        .map_err(|e| h2_failure(&e))?;
+    if !end_of_stream {
+        stream.send_data(body, true).map_err(|e| h2_failure(&e))?;
+    }
+    let response = response.await.map_err(|e| h2_failure(&e))?;
+    Ok(response.map(Body::H2))
+}
+
+/// A response body of either protocol.
+pub enum Body {
+    /// An HTTP/1.1 body.
+    H1(Incoming),
+    /// An HTTP/2 stream's data.
+    H2(h2::RecvStream),
+}
+
+impl Body {
+    /// The next piece of the body; `None` at its end. Cancel-safe: a piece is taken only when it
+    /// is returned.
+    pub async fn chunk(&mut self) -> Option<Result<Bytes, Failure>> {
+        match self {
+            Body::H1(body) => loop {
+                match body.frame().await? {
+                    Ok(frame) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Some(Ok(data));
+                        }
+                    }
+                    Err(error) => return Some(Err(transport(&error))),
+                }
+            },
+            Body::H2(stream) => match stream.data().await? {
+                Ok(data) => {
+                    // Give the window back, or a long body (a list, a watch) stalls.
+                    let _ = stream.flow_control().release_capacity(data.len());
+                    Some(Ok(data))
+                }
+                Err(error) => Some(Err(h2_failure(&error))),
+            },
         }
     }
 }
 
 /// A shared HTTP/2 connection, (re)opened on demand.
-pub type SharedConnection = Arc<Mutex<Option<http2::SendRequest<Full<Bytes>>>>>;
+pub type SharedConnection = Arc<Mutex<Option<h2::client::SendRequest<Bytes>>>>;
 
 /// A response read whole.
 #[derive(Debug)]
@@ -237,9 +316,9 @@ impl Target {
                             ),
                         ));
                     }
-                    self.handshake(TokioIo::new(stream)).await
+                    self.handshake(stream).await
                 }
-                None => self.handshake(TokioIo::new(tcp)).await,
+                None => self.handshake(tcp).await,
             }
         };
         match tokio::time::timeout(self.timeout, connecting).await {
@@ -253,26 +332,28 @@ impl Target {
 
     async fn handshake<I>(&self, io: I) -> Result<Sender, Failure>
     where
-        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let failed = |e: hyper::Error| {
-            Failure::new("connect", format!("HTTP handshake failed: {}", chain(&e)))
-        };
         match self.protocol {
             Protocol::Http1 => {
-                let (sender, connection) = http1::handshake(io).await.map_err(failed)?;
+                let (sender, connection) =
+                    http1::handshake(TokioIo::new(io)).await.map_err(|e| {
+                        Failure::new("connect", format!("HTTP handshake failed: {}", chain(&e)))
+                    })?;
                 tokio::spawn(async move {
                     let _ = connection.await;
                 });
                 Ok(Sender::H1(sender))
             }
             Protocol::Http2 => {
-                let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-                    .initial_stream_window_size(STREAM_WINDOW)
+                let (sender, connection) = h2::client::Builder::new()
+                    .initial_window_size(STREAM_WINDOW)
                     .initial_connection_window_size(CONNECTION_WINDOW)
-                    .handshake(io)
+                    .handshake::<_, Bytes>(io)
                     .await
-                    .map_err(failed)?;
+                    .map_err(|e| {
+                        Failure::new("connect", format!("HTTP handshake failed: {}", chain(&e)))
+                    })?;
                 tokio::spawn(async move {
                     let _ = connection.await;
                 });
@@ -427,6 +508,12 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// A failed HTTP/2 exchange; a reset or GOAWAY names its reason.
+fn h2_failure(error: &h2::Error) -> Failure {
+    let key = if error.is_io() { "transport" } else { "http2" };
+    Failure::new(key, chain(error))
+}
+
 fn transport(error: &hyper::Error) -> Failure {
     let key = if error.is_timeout() {
         "timeout"
@@ -443,7 +530,7 @@ impl Client {
         path: &str,
         accept: &str,
         body: Option<(&str, Bytes)>,
-    ) -> Result<Request<Full<Bytes>>, Failure> {
+    ) -> Result<Request<Bytes>, Failure> {
         let mut builder = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.target.base))
@@ -460,12 +547,14 @@ impl Client {
         }
         let body = match body {
             Some((content_type, bytes)) => {
-                builder = builder.header(CONTENT_TYPE, content_type);
+                builder = builder
+                    .header(CONTENT_TYPE, content_type)
+                    .header(CONTENT_LENGTH, bytes.len());
                 bytes
             }
             None => Bytes::new(),
         };
-        builder.body(Full::new(body)).map_err(|e| {
+        builder.body(body).map_err(|e| {
             Failure::new(
                 "request",
                 format!("cannot build the request for {path}: {e}"),
@@ -474,7 +563,7 @@ impl Client {
     }
 
     /// Sends a request and returns the response head; the body is the caller's to read.
-    async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, Failure> {
+    async fn send(&mut self, request: Request<Bytes>) -> Result<Response<Body>, Failure> {
         match &mut self.slot {
             Slot::Own(sender) => {
                 let mut open = match sender.take() {
@@ -484,17 +573,17 @@ impl Client {
                 if open.ready().await.is_err() {
                     // The kept-alive connection went away while idle; nothing was sent yet.
                     open = self.target.connect().await?;
-                    open.ready().await.map_err(|e| transport(&e))?;
+                    open.ready().await?;
                 }
-                let response = open.send(request).await.map_err(|e| transport(&e))?;
+                let response = open.send(request).await?;
                 *sender = Some(open);
                 Ok(response)
             }
             Slot::Shared(shared) => {
                 let mut handle = {
                     let mut guard = shared.lock().await;
-                    match guard.as_ref() {
-                        Some(s) if !s.is_closed() => s.clone(),
+                    match guard.as_mut() {
+                        Some(s) if !h2_is_closed(s) => s.clone(),
                         _ => {
                             let Sender::H2(s) = self.target.connect().await? else {
                                 return Err(Failure::new(
@@ -507,11 +596,8 @@ impl Client {
                         }
                     }
                 };
-                handle.ready().await.map_err(|e| transport(&e))?;
-                handle
-                    .send_request(request)
-                    .await
-                    .map_err(|e| transport(&e))
+                h2_ready(&mut handle).await?;
+                h2_send(&mut handle, request).await
             }
         }
     }
@@ -565,12 +651,10 @@ impl Client {
                 });
             }
             let mut bytes = 0u64;
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| transport(&e))?;
-                if let Ok(data) = frame.into_data() {
-                    bytes += data.len() as u64;
-                    on_chunk(&data);
-                }
+            while let Some(data) = body.chunk().await {
+                let data = data?;
+                bytes += data.len() as u64;
+                on_chunk(&data);
             }
             Ok(Streamed {
                 status,
@@ -585,7 +669,7 @@ impl Client {
 
     /// A GET whose response head arrives within the request timeout; the body (a watch) is the
     /// caller's to read for as long as it likes.
-    pub async fn open(&mut self, path: &str, accept: &str) -> Result<Response<Incoming>, Failure> {
+    pub async fn open(&mut self, path: &str, accept: &str) -> Result<Response<Body>, Failure> {
         let request = self.build(Method::GET, path, accept, None)?;
         let timeout = self.target.timeout;
         tokio::time::timeout(timeout, self.send(request))
@@ -595,14 +679,11 @@ impl Client {
 }
 
 /// Reads a body whole, up to `limit` bytes.
-pub async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, Failure> {
+pub async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, Failure> {
     let mut first: Option<Bytes> = None;
     let mut buffer = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| transport(&e))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
+    while let Some(data) = body.chunk().await {
+        let data = data?;
         let have = first.as_ref().map_or(0, Bytes::len) + buffer.len();
         if have + data.len() > limit {
             return Err(Failure::new(
@@ -624,9 +705,4 @@ pub async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, Failur
         Some(only) if buffer.is_empty() => only,
         _ => buffer.freeze(),
     })
-}
-
-/// Turns a body-read error in a watch into a [`Failure`].
-pub fn body_failure(error: &hyper::Error) -> Failure {
-    transport(error)
 }

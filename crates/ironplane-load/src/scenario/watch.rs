@@ -15,14 +15,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use http::{Method, StatusCode};
-use http_body_util::BodyExt as _;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, watch as signal};
 
 use super::basic::list_once;
 use super::{Ctx, Name, Outcome, configmap, payload, resource_version_of, wait_until, workers};
-use crate::client::{Client, JSON, body_failure, read_body};
+use crate::client::{Client, JSON, read_body};
 use crate::histogram::Histogram;
 use crate::listscan::LineFramer;
 use crate::report::WatchReport;
@@ -381,12 +380,12 @@ pub async fn watcher(setup: WatcherSetup) -> WatcherResult {
     let mut bytes = 0u64;
     let mut failure: Option<Failure> = None;
     loop {
-        let frame = tokio::select! {
+        let chunk = tokio::select! {
             biased;
             _ = stop.changed() => break,
-            frame = body.frame() => frame,
+            chunk = body.chunk() => chunk,
         };
-        match frame {
+        match chunk {
             None => {
                 if !*stop.borrow() {
                     failure = Some(Failure::new(
@@ -397,13 +396,10 @@ pub async fn watcher(setup: WatcherSetup) -> WatcherResult {
                 break;
             }
             Some(Err(error)) => {
-                failure = Some(body_failure(&error));
+                failure = Some(error);
                 break;
             }
-            Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else {
-                    continue;
-                };
+            Some(Ok(data)) => {
                 let now = Instant::now();
                 bytes += data.len() as u64;
                 let mut events = 0;
