@@ -3,12 +3,13 @@
 //! [`RedbStore`] implements the [`Storage`] contract on one redb file:
 //!
 //! - **Durable**: a write is answered only after it is on disk (fsynced): in the write-ahead log,
-//!   whose record of the group is appended and fsynced before the group's transaction commits, or
-//!   (without the log) in a redb commit with `Durability::Immediate`. It survives `kill -9` and
-//!   power loss; the log is replayed at open and folded into the redb file by periodic durable
-//!   commits (checkpoints).
-//! - **Group commit**: one writer thread takes every write waiting at that moment, applies them in
-//!   one transaction and pays one fsync for all of them, so throughput rises with concurrency.
+//!   whose record of the group a syncer thread fsyncs while the writer applies the next group, or
+//!   (without the log) in a redb commit with `Durability::Immediate`. No read returns what is not
+//!   yet durable. It survives `kill -9` and power loss; the log is replayed at open and folded
+//!   into the redb file by periodic durable commits (checkpoints).
+//! - **Group commit**: one writer thread takes every write waiting at that moment (and, while the
+//!   previous group's fsync runs, every write that arrives meanwhile), applies them in one
+//!   transaction and pays one fsync for all of them, so throughput rises with concurrency.
 //! - **History**: superseded versions and a revision log are kept for past reads, paginated lists
 //!   and watch resumption, compacted in the background by a time window and a byte bound.
 //! - **Watches** are served from an in-memory ring of recent events, or replayed from the log.
@@ -35,11 +36,12 @@ mod housekeeping;
 mod options;
 mod read;
 mod schema;
+mod syncer;
 mod wal;
 mod watch;
 mod writer;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -120,15 +122,26 @@ impl RedbStore {
             options.event_ring_max_bytes,
         ));
         let shared = Arc::new(Shared::new(db.clone(), options, hub));
-        shared
-            .revision
-            .store(schema::rev_i64(counters.revision), Ordering::Release);
-        shared
-            .compact_revision
-            .store(schema::rev_i64(counters.compact), Ordering::Release);
+        shared.start_at(counters.revision, counters.compact);
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
-        let writer = Writer::new(db, shared.clone(), counters, wal);
+        // With the log, a second thread waits for each group's fdatasync (and answers it) while
+        // the writer applies the next group.
+        let syncer = match &wal {
+            Some(wal) => {
+                let log = wal.sync_handle().map_err(EngineError::from)?;
+                let (jobs, job_rx) = mpsc::channel();
+                let (ack_tx, acks) = mpsc::channel();
+                let syncer_shared = shared.clone();
+                let thread = std::thread::Builder::new()
+                    .name("ironplane-redb-syncer".into())
+                    .spawn(move || syncer::run(syncer_shared, log, job_rx, ack_tx))
+                    .map_err(StorageError::internal)?;
+                Some(writer::SyncerHandle::new(jobs, acks, thread))
+            }
+            None => None,
+        };
+        let writer = Writer::new(db, shared.clone(), counters, wal, syncer);
         threads.push(
             std::thread::Builder::new()
                 .name("ironplane-redb-writer".into())
@@ -206,7 +219,6 @@ impl RedbStore {
 
     async fn submit(&self, op: Op) -> Result<Outcome, StorageError> {
         self.ensure_open()?;
-        let _waiting = Waiting::new(&self.shared.waiting_writes);
         let (reply, rx) = oneshot::channel();
         self.writer
             .send(Command::Write(WriteRequest { op, reply }))
@@ -221,7 +233,9 @@ impl RedbStore {
     {
         self.ensure_open()?;
         let db = self.shared.db()?;
-        run_blocking(move || read(&db)).await
+        let value = run_blocking(move || read(&db)).await?;
+        self.shared.settled().await?;
+        Ok(value)
     }
 }
 
@@ -244,22 +258,6 @@ where
             .await
             .map_err(StorageError::internal)?,
         Err(_) => read(),
-    }
-}
-
-/// Counts a caller as waiting for its write while it lives.
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn new(counter: &'a AtomicUsize) -> Self {
-        counter.fetch_add(1, Ordering::AcqRel);
-        Self(counter)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -296,7 +294,9 @@ impl Storage for RedbStore {
         validate_key(key)?;
         self.ensure_open()?;
         let db = self.shared.db()?;
-        read::get(&db, key, revision)
+        let response = read::get(&db, key, revision)?;
+        self.shared.settled().await?;
+        Ok(response)
     }
 
     async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResponse, StorageError> {
@@ -391,6 +391,7 @@ impl Storage for RedbStore {
             let txn = db.begin_read().map_err(EngineError::from)?;
             read::snapshot(&txn)?
         };
+        self.shared.settled().await?;
         let db_size_bytes = std::fs::metadata(&self.shared.path).ok().map(|m| m.len());
         Ok(StoreStatus {
             revision: schema::rev_i64(snap.revision),

@@ -42,12 +42,6 @@ pub struct RedbStoreOptions {
     /// The most value bytes one group commit takes (a single larger write still goes alone).
     /// Default: 32 MiB.
     pub max_batch_bytes: usize,
-    /// The longest the writer waits for more writes before committing a group. It waits only
-    /// while callers that are waiting for a write have not all queued theirs (so never for a
-    /// lone writer), and stops as soon as they have. This keeps groups large under concurrency:
-    /// without it, writers split into two cohorts that commit alternately at half size.
-    /// Default: 1 ms.
-    pub group_commit_linger: Duration,
     /// redb's page cache. Default: 256 MiB.
     pub cache_size_bytes: usize,
     /// redb's quick-repair mode: every durable commit also saves the allocator state (and commits
@@ -89,7 +83,6 @@ impl RedbStoreOptions {
             event_ring_max_bytes: 64 * 1024 * 1024,
             max_batch_ops: 4096,
             max_batch_bytes: 32 * 1024 * 1024,
-            group_commit_linger: Duration::from_millis(1),
             cache_size_bytes: 256 * 1024 * 1024,
             quick_repair: false,
             wal: true,
@@ -137,12 +130,6 @@ impl RedbStoreOptions {
     /// Set [`event_ring_capacity`](Self::event_ring_capacity).
     pub fn event_ring_capacity(mut self, events: usize) -> Self {
         self.event_ring_capacity = events;
-        self
-    }
-
-    /// Set [`group_commit_linger`](Self::group_commit_linger).
-    pub fn group_commit_linger(mut self, linger: Duration) -> Self {
-        self.group_commit_linger = linger;
         self
     }
 

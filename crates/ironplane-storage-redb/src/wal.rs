@@ -555,7 +555,17 @@ impl Wal {
     }
 
     /// Append `record` and make it durable (`fdatasync`).
+    #[cfg(test)]
     pub(crate) fn append(&mut self, record: &[u8]) -> Result<(), AppendError> {
+        self.write(record)?;
+        self.file
+            .sync_data()
+            .map_err(|err| AppendError::Unknown(io_error(&self.path, err)))
+    }
+
+    /// Append `record` without waiting for it to reach the disk: whoever answers for the group
+    /// calls `fdatasync` (on a [`Wal::sync_handle`]) before the group is acknowledged.
+    pub(crate) fn write(&mut self, record: &[u8]) -> Result<(), AppendError> {
         let end = self.end + record.len() as u64;
         if end > self.allocated {
             let step = self.allocated.clamp(FIRST_GROW_BYTES, GROW_BYTES);
@@ -564,10 +574,17 @@ impl Wal {
         }
         self.file
             .write_all_at(record, self.end)
-            .and_then(|()| self.file.sync_data())
             .map_err(|err| AppendError::Unknown(io_error(&self.path, err)))?;
         self.end = end;
         Ok(())
+    }
+
+    /// A second handle on the log file, for the thread that makes appended records durable
+    /// (the file is only ever cut in place, never replaced, so the handle stays valid).
+    pub(crate) fn sync_handle(&self) -> Result<File, WalError> {
+        self.file
+            .try_clone()
+            .map_err(|err| io_error(&self.path, err))
     }
 
     /// Zeros from the allocated end to `target`; made durable with the next record.

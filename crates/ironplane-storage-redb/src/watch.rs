@@ -376,11 +376,15 @@ impl WatchStream {
                     let shared = self.shared.clone();
                     let key = self.key.clone();
                     let prefix = self.prefix;
-                    let chunk = crate::run_blocking(move || {
+                    let chunk = match crate::run_blocking(move || {
                         let db = shared.db()?;
                         read::replay(&db, next, REPLAY_CHUNK, &key, prefix)
                     })
-                    .await;
+                    .await
+                    {
+                        Ok(chunk) => self.shared.settled().await.map(|()| chunk),
+                        Err(err) => Err(err),
+                    };
                     match chunk {
                         Ok(chunk) => {
                             self.pending.extend(chunk.events.into_iter().map(Arc::new));

@@ -3,20 +3,26 @@
 //! Architecture Invariant: only this thread writes to the database. It takes every write that is
 //! waiting, applies them in arrival order inside one redb write transaction (each one validated
 //! against the state left by the ones before it, so a failed precondition fails only its own
-//! request), makes the group durable once (one fsync for the whole group), commits, then hands the
-//! group's events to the watch hub in revision order and only then answers the callers.
+//! request), makes the group durable once (one fsync for the whole group), and hands the group's
+//! events to the watch hub in revision order before its callers are answered.
 //!
 //! With the write-ahead log (the default), "durable once" is: append the group's changes to the
-//! log and `fdatasync` it *while the transaction is still open* (so no reader can see a change
-//! that a crash could lose), then commit the transaction with `Durability::None`. Every
+//! log, commit the transaction with `Durability::None`, and let the syncer thread
+//! ([`crate::syncer`]) `fdatasync` the log and publish the group, while this thread applies the
+//! next one. Readers see a committed group before it is durable only in redb's tables, and every
+//! read waits for durability of what it saw before returning ([`Shared::settled`]), so no caller
+//! sees a change that a crash could lose. The next record is appended only once the previous
+//! one's `fdatasync` returned, so records reach the disk in order. Every
 //! [`wal_checkpoint_interval`](crate::RedbStoreOptions::wal_checkpoint_interval) the writer makes
-//! a durable redb commit (a checkpoint) and starts the log over. Without it, every group commits
-//! with `Durability::Immediate`. [`recover`] replays the log at open.
+//! a durable redb commit (a checkpoint) and starts the log over. Without the log, every group
+//! commits with `Durability::Immediate` and is published by this thread. [`recover`] replays the
+//! log at open.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -30,6 +36,7 @@ use crate::schema::{
     META_COMPACTED_THROUGH, META_FORMAT, META_RETAINED_BYTES, META_REVISION, META_WAL_SEQ, TTL,
     Version, history_key, rev_i64, rev_u64, ttl_key,
 };
+use crate::syncer::{self, Settle};
 use crate::wal::{self, AppendError, Change, ChangeKind, Record, Wal, WalError};
 
 /// A message to the writer thread.
@@ -221,6 +228,84 @@ struct Committed {
     counters: Counters,
     results: Vec<Reply>,
     events: Vec<Event>,
+    /// Whether the group's log record was appended and still needs its `fdatasync`.
+    needs_sync: bool,
+}
+
+/// The writer's end of the syncer thread.
+pub(crate) struct SyncerHandle {
+    jobs: Sender<Settle>,
+    acks: Receiver<Result<(), WalError>>,
+    /// Whether a group handed over is still waiting for its `fdatasync`.
+    in_flight: bool,
+    /// Its acknowledgement, when [`SyncerHandle::settled`] took it early.
+    ack: Option<Result<(), WalError>>,
+    thread: JoinHandle<()>,
+}
+
+fn syncer_stopped() -> WalError {
+    WalError::Io {
+        path: String::from("(syncer thread)"),
+        source: std::io::Error::other("the syncer thread stopped"),
+    }
+}
+
+impl SyncerHandle {
+    pub(crate) fn new(
+        jobs: Sender<Settle>,
+        acks: Receiver<Result<(), WalError>>,
+        thread: JoinHandle<()>,
+    ) -> Self {
+        Self {
+            jobs,
+            acks,
+            in_flight: false,
+            ack: None,
+            thread,
+        }
+    }
+
+    /// Whether the group handed over last has settled (durable, or its `fdatasync` failed),
+    /// without waiting.
+    fn settled(&mut self) -> bool {
+        if !self.in_flight || self.ack.is_some() {
+            return true;
+        }
+        match self.acks.try_recv() {
+            Ok(result) => self.ack = Some(result),
+            Err(TryRecvError::Empty) => return false,
+            Err(TryRecvError::Disconnected) => self.ack = Some(Err(syncer_stopped())),
+        }
+        true
+    }
+
+    /// Wait until the group handed over last is durable (or its `fdatasync` failed).
+    fn wait(&mut self) -> Result<(), WalError> {
+        if !std::mem::take(&mut self.in_flight) {
+            return Ok(());
+        }
+        match self.ack.take() {
+            Some(result) => result,
+            None => self.acks.recv().unwrap_or_else(|_| Err(syncer_stopped())),
+        }
+    }
+
+    /// Hand a committed group over; its callers are answered once it is durable.
+    fn hand_over(&mut self, group: Settle) -> Result<(), WalError> {
+        let sync = group.sync;
+        self.jobs.send(group).map_err(|_| syncer_stopped())?;
+        // A group with nothing to log leaves an earlier one in flight.
+        self.in_flight |= sync;
+        Ok(())
+    }
+
+    /// Let the syncer answer what it holds, and wait for it to stop.
+    fn finish(self) {
+        drop(self.jobs);
+        if self.thread.join().is_err() {
+            tracing::error!("the syncer thread panicked");
+        }
+    }
 }
 
 /// The writer thread's state.
@@ -228,9 +313,12 @@ pub(crate) struct Writer {
     db: Arc<Database>,
     shared: Arc<Shared>,
     counters: Counters,
-    linger: Duration,
     /// The write-ahead log; `None` when the store runs without one.
     wal: Option<Wal>,
+    /// The thread that makes logged groups durable and answers them (with the log only).
+    syncer: Option<SyncerHandle>,
+    /// A `Shutdown` arrived while a group was taking in more writes.
+    stop_requested: bool,
     /// Set when the log failed in a way that leaves a group's fate unknown: every later write is
     /// refused (with this message) until the store is reopened, whose recovery settles it.
     failed: Option<String>,
@@ -245,14 +333,15 @@ impl Writer {
         shared: Arc<Shared>,
         counters: Counters,
         wal: Option<Wal>,
+        syncer: Option<SyncerHandle>,
     ) -> Self {
-        let linger = shared.options.group_commit_linger;
         Self {
             db,
             shared,
             counters,
-            linger,
             wal,
+            syncer,
+            stop_requested: false,
             failed: None,
             dirty: false,
             last_checkpoint: Instant::now(),
@@ -298,7 +387,7 @@ impl Writer {
             };
             let Some(first) = first else {
                 // Idle: a compaction-only step.
-                if !self.process(Vec::new(), idle_budget) {
+                if !self.process(Vec::new(), None, idle_budget) {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 continue;
@@ -323,36 +412,10 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            // Group commit linger: while the previous group committed, only part of the
-            // concurrent writers could queue up; the ones just answered come back within
-            // microseconds. Wait briefly for them (by the count of callers waiting on a write),
-            // so that groups stay large instead of alternating between two half-size cohorts.
-            // A lone writer never waits.
-            if !shutdown && self.linger > Duration::ZERO {
-                let deadline = Instant::now() + self.linger;
-                while batch.len() < max_ops && bytes < max_bytes {
-                    let waiting = self.shared.waiting_writes.load(Ordering::Acquire);
-                    if batch.len() >= waiting {
-                        break;
-                    }
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    match rx.recv_timeout(left) {
-                        Ok(Command::Write(request)) => {
-                            bytes += request.op.value_len();
-                            batch.push(request);
-                        }
-                        Ok(Command::Shutdown) => {
-                            shutdown = true;
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-            }
             if !batch.is_empty() {
-                self.process(batch, busy_budget);
+                self.process(batch, Some(rx), busy_budget);
             }
-            if shutdown {
+            if shutdown || self.stop_requested {
                 return;
             }
         }
@@ -379,6 +442,12 @@ impl Writer {
     /// hold every log record, so the log starts over at the front of its file.
     fn checkpoint(&mut self) {
         self.last_checkpoint = Instant::now();
+        // Let the group in flight reach the log first, so that the log starts over only once
+        // every record before the checkpoint is settled.
+        if let Err(err) = self.settle_in_flight() {
+            tracing::error!(error = %err, "checkpoint skipped");
+            return;
+        }
         let result = (|| -> Result<(), EngineError> {
             let mut txn = self.db.begin_write()?;
             txn.set_durability(Durability::Immediate)?;
@@ -418,6 +487,10 @@ impl Writer {
 
     /// At shutdown: a last checkpoint, and an empty log, so that the next open reads nothing.
     fn finish(&mut self) {
+        let _ = self.settle_in_flight();
+        if let Some(syncer) = self.syncer.take() {
+            syncer.finish();
+        }
         if self.failed.is_some() {
             // Leave the log as it is: the next open replays whatever is whole in it.
             return;
@@ -433,40 +506,73 @@ impl Writer {
         }
     }
 
-    /// Apply one group in one transaction, commit it, publish and answer. Returns whether the
-    /// commit succeeded.
-    fn process(&mut self, batch: Vec<WriteRequest>, compaction_budget: usize) -> bool {
-        let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|r| (r.op, r.reply)).unzip();
+    /// Wait for the group in flight to be durable; a failed `fdatasync` stops the store.
+    fn settle_in_flight(&mut self) -> Result<(), WalError> {
+        let Some(syncer) = &mut self.syncer else {
+            return Ok(());
+        };
+        syncer.wait().inspect_err(|err| {
+            let message = format!(
+                "the store refuses writes until it is reopened: its write-ahead log failed: {err}"
+            );
+            self.shared.mark_failed(&message);
+            self.failed = Some(message);
+        })
+    }
+
+    /// Apply one group in one transaction and commit it; then publish and answer it here
+    /// (without the log) or hand it to the syncer. While the previous group's `fdatasync` runs,
+    /// writes arriving on `arrivals` join the group. Returns whether the commit succeeded.
+    fn process(
+        &mut self,
+        batch: Vec<WriteRequest>,
+        arrivals: Option<&Receiver<Command>>,
+        compaction_budget: usize,
+    ) -> bool {
+        let (mut ops, mut replies): (Vec<Op>, Vec<_>) =
+            batch.into_iter().map(|r| (r.op, r.reply)).unzip();
         if let Some(message) = &self.failed {
             for reply in replies {
                 let _ = reply.send(Err(StorageError::Unavailable(message.clone())));
             }
             return false;
         }
-        match self.commit_group(&ops, compaction_budget) {
+        match self.commit_group(&mut ops, &mut replies, arrivals, compaction_budget) {
             Ok(Committed {
                 counters,
                 results,
                 events,
+                needs_sync,
             }) => {
                 self.counters = counters;
-                self.shared
-                    .revision
-                    .store(rev_i64(counters.revision), Ordering::Release);
-                self.shared
-                    .compact_revision
-                    .store(rev_i64(counters.compact), Ordering::Release);
-                for op in &ops {
-                    if let Op::Create { expiry_ms, .. } | Op::Update { expiry_ms, .. } = op {
-                        self.shared.note_expiry(*expiry_ms);
+                let group = Settle {
+                    sync: needs_sync,
+                    revision: counters.revision,
+                    compact: counters.compact,
+                    expiries: ops
+                        .iter()
+                        .filter_map(|op| match op {
+                            Op::Create { expiry_ms, .. } | Op::Update { expiry_ms, .. } => {
+                                Some(*expiry_ms)
+                            }
+                            _ => None,
+                        })
+                        .collect(),
+                    events,
+                    answers: replies.into_iter().zip(results).collect(),
+                };
+                match &mut self.syncer {
+                    Some(syncer) => {
+                        if let Err(err) = syncer.hand_over(group) {
+                            tracing::error!(error = %err, "cannot hand a group to the syncer");
+                            let message =
+                                format!("the store refuses writes until it is reopened: {err}");
+                            self.shared.mark_failed(&message);
+                            self.failed = Some(message);
+                            return false;
+                        }
                     }
-                }
-                if !events.is_empty() {
-                    self.shared.hub.publish(events);
-                }
-                for (reply, result) in replies.into_iter().zip(results) {
-                    // A caller that gave up no longer listens; its write stands.
-                    let _ = reply.send(result);
+                    None => syncer::publish(&self.shared, group),
                 }
                 true
             }
@@ -484,10 +590,14 @@ impl Writer {
                     let _ = reply.send(Err(StorageError::internal(message.clone())));
                 }
                 if fatal {
-                    self.failed = Some(format!(
-                        "the store refuses writes until it is reopened: its write-ahead log \
-                         failed: {error}"
-                    ));
+                    let message = self.failed.get_or_insert_with(|| {
+                        format!(
+                            "the store refuses writes until it is reopened: its write-ahead log \
+                             failed: {error}"
+                        )
+                    });
+                    // Readers waiting for this group to become durable wait no more.
+                    self.shared.mark_failed(message);
                     return false;
                 }
                 // The transaction was rolled back; start again from what is committed.
@@ -502,7 +612,9 @@ impl Writer {
 
     fn commit_group(
         &mut self,
-        ops: &[Op],
+        ops: &mut Vec<Op>,
+        replies: &mut Vec<oneshot::Sender<Reply>>,
+        arrivals: Option<&Receiver<Command>>,
         compaction_budget: usize,
     ) -> Result<Committed, GroupFailure> {
         let mut counters = self.counters;
@@ -511,6 +623,7 @@ impl Writer {
         let mut changes = Vec::new();
         let logged = self.wal.is_some();
         let now = now_ms();
+        let mut stop = false;
         let mut txn = self.db.begin_write().map_err(GroupFailure::soft)?;
         if logged {
             // Durable through the log; the checkpoint makes the tables durable later.
@@ -523,9 +636,9 @@ impl Writer {
                 txn.set_quick_repair(true);
             }
         }
-        (|| -> Result<(), EngineError> {
+        let applied = (|| -> Result<(), EngineError> {
             let mut tables = Tables::open(&txn)?;
-            for op in ops {
+            for op in ops.iter() {
                 let result = apply(
                     &mut tables,
                     &mut counters,
@@ -536,6 +649,38 @@ impl Writer {
                 )?;
                 results.push(result);
             }
+            // While the previous group's fdatasync runs, this group cannot be logged yet: the
+            // writes that arrive meanwhile join it instead of waiting for the next group.
+            if let (Some(syncer), Some(arrivals)) = (self.syncer.as_mut(), arrivals) {
+                let max_ops = self.shared.options.max_batch_ops.max(1);
+                let max_bytes = self.shared.options.max_batch_bytes.max(1);
+                let mut bytes: usize = ops.iter().map(Op::value_len).sum();
+                while ops.len() < max_ops && bytes < max_bytes && !syncer.settled() {
+                    match arrivals.try_recv() {
+                        Ok(Command::Write(request)) => {
+                            bytes += request.op.value_len();
+                            // Its caller hears of the group's failure too, should apply fail.
+                            replies.push(request.reply);
+                            let result = apply(
+                                &mut tables,
+                                &mut counters,
+                                &request.op,
+                                now,
+                                &mut events,
+                                &mut changes,
+                            )?;
+                            results.push(result);
+                            ops.push(request.op);
+                        }
+                        Ok(Command::Shutdown) => {
+                            stop = true;
+                            break;
+                        }
+                        // Nothing waiting: wait for the acknowledgement itself below.
+                        Err(_) => break,
+                    }
+                }
+            }
             if counters.compacted_through < counters.compact {
                 compact_step(&mut tables, &mut counters, compaction_budget)?;
             }
@@ -544,7 +689,10 @@ impl Writer {
             }
             counters.store(&mut txn.open_table(META)?)
         })()
-        .map_err(GroupFailure::soft)?;
+        .map_err(GroupFailure::soft);
+        self.stop_requested |= stop;
+        applied?;
+        let mut needs_sync = false;
         match &mut self.wal {
             Some(wal) if counters.wal_seq != self.counters.wal_seq => {
                 let record = Record {
@@ -556,25 +704,35 @@ impl Writer {
                 }
                 .encode()
                 .map_err(GroupFailure::soft)?;
-                // The transaction is still open: no reader sees the group before its record is
-                // durable. Dropping `txn` on an error rolls the group back.
-                wal.append(&record).map_err(|err| match err {
+                // Records reach the disk in order: this one is appended only once the previous
+                // one is durable. A failure there rolls this group back (dropping `txn`).
+                if let Some(syncer) = &mut self.syncer {
+                    syncer.wait().map_err(GroupFailure::fatal)?;
+                }
+                wal.write(&record).map_err(|err| match err {
                     AppendError::NotWritten(err) => GroupFailure::soft(err),
                     AppendError::Unknown(err) => GroupFailure::fatal(err),
                 })?;
-                // The record is durable: a failure now leaves the group in the log but not in the
-                // tables, so its fate is settled only by the next open.
+                // Readers may see the group once it is committed: from here on they wait for it to
+                // become durable before they return (`Shared::settled`).
+                self.shared
+                    .committed
+                    .store(counters.revision, Ordering::Release);
+                // The record is in the file: a failure now leaves the group in the log but not
+                // in the tables, so its fate is settled only by the next open.
                 txn.commit().map_err(GroupFailure::fatal)?;
+                needs_sync = true;
             }
             _ => txn.commit().map_err(GroupFailure::soft)?,
         }
-        if logged {
+        if self.wal.is_some() {
             self.dirty = true;
         }
         Ok(Committed {
             counters,
             results,
             events,
+            needs_sync,
         })
     }
 }

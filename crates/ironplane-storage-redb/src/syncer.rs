@@ -1,0 +1,112 @@
+//! The syncer thread: makes each logged group durable (`fdatasync` of the write-ahead log), then
+//! publishes it (revision, events) and answers its callers, while the writer thread already
+//! applies the next group.
+//!
+//! Architecture Invariant: at most one group waits for its `fdatasync` at a time (the writer
+//! appends the next record only after the syncer acknowledged the previous one's), so a record is
+//! never on disk ahead of an earlier one that a crash could tear, and recovery's rule "a valid
+//! record after a damaged one means acknowledged data was lost" stays true. Groups are published
+//! in the order the writer committed them.
+
+use std::fs::File;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, Sender};
+
+use ironplane_storage::{Event, StorageError};
+use tokio::sync::oneshot;
+
+use crate::engine::Shared;
+use crate::schema::rev_i64;
+use crate::wal::WalError;
+use crate::writer::Outcome;
+
+/// One committed group on its way to its callers.
+pub(crate) struct Settle {
+    /// Whether the group's log record still needs its `fdatasync` (groups with nothing to log
+    /// only keep their place in the order).
+    pub sync: bool,
+    /// The revision after the group.
+    pub revision: u64,
+    /// The compaction point after the group.
+    pub compact: u64,
+    /// The expiry (unix ms) of every value the group wrote with a TTL.
+    pub expiries: Vec<u64>,
+    pub events: Vec<Event>,
+    /// Each caller's channel and its answer.
+    pub answers: Vec<(oneshot::Sender<Answer>, Answer)>,
+}
+
+/// What a write's caller is told.
+type Answer = Result<Outcome, StorageError>;
+
+/// Make a group visible to watchers and readers and answer its callers: the last step of a
+/// write, whether the group was made durable by the syncer or by a durable redb commit.
+pub(crate) fn publish(shared: &Shared, group: Settle) {
+    shared
+        .revision
+        .store(rev_i64(group.revision), Ordering::Release);
+    shared
+        .compact_revision
+        .store(rev_i64(group.compact), Ordering::Release);
+    shared.mark_durable(group.revision);
+    for expiry in group.expiries {
+        shared.note_expiry(expiry);
+    }
+    if !group.events.is_empty() {
+        shared.hub.publish(group.events);
+    }
+    for (reply, result) in group.answers {
+        // A caller that gave up no longer listens; its write stands.
+        let _ = reply.send(result);
+    }
+}
+
+/// The syncer loop: runs until the writer drops its end of `jobs`. Each job that needs a sync is
+/// acknowledged on `acks` (with the failure, if its `fdatasync` failed) before it is published,
+/// so that the writer may append the next record while this one's callers are answered. After a
+/// failure every later group is refused: it is committed in redb but will never be durable.
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    log: File,
+    jobs: Receiver<Settle>,
+    acks: Sender<Result<(), WalError>>,
+) {
+    let mut failed: Option<String> = None;
+    while let Ok(group) = jobs.recv() {
+        if failed.is_none() && group.sync {
+            match log.sync_data() {
+                Ok(()) => {
+                    let _ = acks.send(Ok(()));
+                }
+                Err(err) => {
+                    let error = WalError::Io {
+                        path: crate::wal::path_for(&shared.path).display().to_string(),
+                        source: err,
+                    };
+                    tracing::error!(error = %error, "write-ahead log fdatasync failed");
+                    let message = error.to_string();
+                    shared.mark_failed(&format!(
+                        "the store refuses writes until it is reopened: its write-ahead log \
+                         failed: {message}"
+                    ));
+                    let _ = acks.send(Err(error));
+                    failed = Some(message);
+                }
+            }
+        }
+        match &failed {
+            None => publish(&shared, group),
+            // The group is committed in redb but will never be durable: its fate (and that of
+            // every group after it) is settled only by the next open's recovery.
+            Some(message) => {
+                for (reply, _) in group.answers {
+                    let _ = reply.send(Err(StorageError::internal(format!(
+                        "group commit failed; whether its writes were made is known only once \
+                         the store is reopened: {message}"
+                    ))));
+                }
+            }
+        }
+    }
+}
