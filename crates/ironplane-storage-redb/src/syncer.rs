@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use crate::engine::Shared;
 use crate::schema::rev_i64;
 use crate::wal::WalError;
-use crate::writer::Outcome;
+use crate::writer::Reply;
 
 /// One committed group on its way to its callers.
 pub(crate) struct Settle {
@@ -34,11 +34,8 @@ pub(crate) struct Settle {
     pub expiries: Vec<u64>,
     pub events: Vec<Event>,
     /// Each caller's channel and its answer.
-    pub answers: Vec<(oneshot::Sender<Answer>, Answer)>,
+    pub answers: Vec<(oneshot::Sender<Reply>, Reply)>,
 }
-
-/// What a write's caller is told.
-type Answer = Result<Outcome, StorageError>;
 
 /// Make a group visible to watchers and readers and answer its callers: the last step of a
 /// write, whether the group was made durable by the syncer or by a durable redb commit.

@@ -178,7 +178,8 @@ pub(crate) fn initialize(db: &Database) -> Result<(), StorageError> {
     Ok(())
 }
 
-type Reply = Result<Outcome, StorageError>;
+/// What a write's caller is told.
+pub(crate) type Reply = Result<Outcome, StorageError>;
 
 struct Tables<'t> {
     kv: Table<'t, &'static [u8], &'static [u8]>,
@@ -552,7 +553,9 @@ impl Writer {
                     expiries: ops
                         .iter()
                         .filter_map(|op| match op {
-                            Op::Create { expiry_ms, .. } | Op::Update { expiry_ms, .. } => {
+                            Op::Create { expiry_ms, .. } | Op::Update { expiry_ms, .. }
+                                if *expiry_ms != 0 =>
+                            {
                                 Some(*expiry_ms)
                             }
                             _ => None,
