@@ -336,10 +336,9 @@ impl Target {
     {
         match self.protocol {
             Protocol::Http1 => {
-                let (sender, connection) =
-                    http1::handshake(TokioIo::new(io)).await.map_err(|e| {
-                        Failure::new("connect", format!("HTTP handshake failed: {}", chain(&e)))
-                    })?;
+                let (sender, connection) = http1::handshake(TokioIo::new(io))
+                    .await
+                    .map_err(|e| handshake_failed(&e))?;
                 tokio::spawn(async move {
                     let _ = connection.await;
                 });
@@ -351,9 +350,7 @@ impl Target {
                     .initial_connection_window_size(CONNECTION_WINDOW)
                     .handshake::<_, Bytes>(io)
                     .await
-                    .map_err(|e| {
-                        Failure::new("connect", format!("HTTP handshake failed: {}", chain(&e)))
-                    })?;
+                    .map_err(|e| handshake_failed(&e))?;
                 tokio::spawn(async move {
                     let _ = connection.await;
                 });
@@ -508,6 +505,14 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// A connection whose HTTP handshake failed, of either protocol.
+fn handshake_failed(error: &dyn std::error::Error) -> Failure {
+    Failure::new(
+        "connect",
+        format!("HTTP handshake failed: {}", chain(error)),
+    )
+}
+
 /// A failed HTTP/2 exchange; a reset or GOAWAY names its reason.
 fn h2_failure(error: &h2::Error) -> Failure {
     let key = if error.is_io() { "transport" } else { "http2" };
@@ -582,7 +587,7 @@ impl Client {
             Slot::Shared(shared) => {
                 let mut handle = {
                     let mut guard = shared.lock().await;
-                    match guard.as_mut() {
+                    match guard.as_ref() {
                         Some(s) if !h2_is_closed(s) => s.clone(),
                         _ => {
                             let Sender::H2(s) = self.target.connect().await? else {

@@ -1047,7 +1047,7 @@ pub fn parse_resource_version(rv: &str) -> Result<Revision, ApiError> {
 
 /// A random (version 4) UID. Its bytes come from the thread's cryptographic generator, not from
 /// `Uuid::new_v4`'s system call per UID: on the create path that call showed in profiles.
-pub fn new_uid() -> String {
+fn new_uid() -> String {
     uuid::Builder::from_random_bytes(rand::random())
         .into_uuid()
         .to_string()
