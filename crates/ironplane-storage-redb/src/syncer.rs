@@ -1,12 +1,14 @@
 //! The syncer thread: makes each logged group durable (`fdatasync` of the write-ahead log), then
-//! publishes it (revision, events) and answers its callers, while the writer thread already
-//! applies the next group.
+//! publishes it (revision, events) and answers its callers, while the writer thread commits the
+//! group's transaction and goes on to apply the next group.
 //!
-//! Architecture Invariant: at most one group waits for its `fdatasync` at a time (the writer
+//! Architecture Invariant: at most one record waits for its `fdatasync` at a time (the writer
 //! appends the next record only after the syncer acknowledged the previous one's), so a record is
 //! never on disk ahead of an earlier one that a crash could tear, and recovery's rule "a valid
-//! record after a damaged one means acknowledged data was lost" stays true. Groups are published
-//! in the order the writer committed them.
+//! record after a damaged one means acknowledged data was lost" stays true. Jobs run in the order
+//! the writer sends them, so a group is published only after its own record's `fdatasync` and
+//! after its transaction committed (the writer sends [`Job::Publish`] only then), and groups are
+//! published in commit order.
 
 use std::fs::File;
 use std::sync::Arc;
@@ -21,11 +23,18 @@ use crate::schema::rev_i64;
 use crate::wal::WalError;
 use crate::writer::Reply;
 
+/// What the writer hands the syncer, in order.
+pub(crate) enum Job {
+    /// A log record was just appended: `fdatasync` the log and acknowledge. The writer sends this
+    /// before it commits the record's transaction, so that the two overlap.
+    Sync,
+    /// A committed group: publish it and answer its callers (every `Sync` sent before it is done
+    /// by then). Groups with nothing to log come only as this, keeping their place in the order.
+    Publish(Settle),
+}
+
 /// One committed group on its way to its callers.
 pub(crate) struct Settle {
-    /// Whether the group's log record still needs its `fdatasync` (groups with nothing to log
-    /// only keep their place in the order).
-    pub sync: bool,
     /// The revision after the group.
     pub revision: u64,
     /// The compaction point after the group.
@@ -59,51 +68,65 @@ pub(crate) fn publish(shared: &Shared, group: Settle) {
     }
 }
 
-/// The syncer loop: runs until the writer drops its end of `jobs`. Each job that needs a sync is
-/// acknowledged on `acks` (with the failure, if its `fdatasync` failed) before it is published,
-/// so that the writer may append the next record while this one's callers are answered. After a
-/// failure every later group is refused: it is committed in redb but will never be durable.
+/// The syncer loop: runs until the writer drops its end of `jobs`. Each `Sync` is acknowledged
+/// on `acks` (with the failure, if its `fdatasync` failed) as soon as it is done, so that the
+/// writer may append the next record while this one's callers are answered. After a failure
+/// every later group is refused: it is committed in redb but will never be durable.
 pub(crate) fn run(
     shared: Arc<Shared>,
     log: File,
-    jobs: Receiver<Settle>,
+    jobs: Receiver<Job>,
     acks: Sender<Result<(), WalError>>,
 ) {
     let mut failed: Option<String> = None;
-    while let Ok(group) = jobs.recv() {
-        if failed.is_none() && group.sync {
-            match log.sync_data() {
-                Ok(()) => {
-                    let _ = acks.send(Ok(()));
+    while let Ok(job) = jobs.recv() {
+        match job {
+            Job::Sync => sync(&shared, &log, &acks, &mut failed),
+            Job::Publish(group) => match &failed {
+                None => publish(&shared, group),
+                // The group is committed in redb but will never be durable: its fate (and that
+                // of every group after it) is settled only by the next open's recovery.
+                Some(message) => {
+                    for (reply, _) in group.answers {
+                        let _ = reply.send(Err(StorageError::internal(format!(
+                            "group commit failed; whether its writes were made is known only \
+                             once the store is reopened: {message}"
+                        ))));
+                    }
                 }
-                Err(err) => {
-                    let error = WalError::Io {
-                        path: crate::wal::path_for(&shared.path).display().to_string(),
-                        source: err,
-                    };
-                    tracing::error!(error = %error, "write-ahead log fdatasync failed");
-                    let message = error.to_string();
-                    shared.mark_failed(&format!(
-                        "the store refuses writes until it is reopened: its write-ahead log \
-                         failed: {message}"
-                    ));
-                    let _ = acks.send(Err(error));
-                    failed = Some(message);
-                }
-            }
-        }
-        match &failed {
-            None => publish(&shared, group),
-            // The group is committed in redb but will never be durable: its fate (and that of
-            // every group after it) is settled only by the next open's recovery.
-            Some(message) => {
-                for (reply, _) in group.answers {
-                    let _ = reply.send(Err(StorageError::internal(format!(
-                        "group commit failed; whether its writes were made is known only once \
-                         the store is reopened: {message}"
-                    ))));
-                }
-            }
+            },
         }
     }
+}
+
+/// `fdatasync` the log and acknowledge. A failure fails the store; every later sync is refused.
+fn sync(
+    shared: &Shared,
+    log: &File,
+    acks: &Sender<Result<(), WalError>>,
+    failed: &mut Option<String>,
+) {
+    let path = || crate::wal::path_for(&shared.path).display().to_string();
+    if let Some(message) = failed {
+        let _ = acks.send(Err(WalError::Io {
+            path: path(),
+            source: std::io::Error::other(message.clone()),
+        }));
+        return;
+    }
+    if let Err(err) = log.sync_data() {
+        let error = WalError::Io {
+            path: path(),
+            source: err,
+        };
+        tracing::error!(error = %error, "write-ahead log fdatasync failed");
+        let message = error.to_string();
+        shared.mark_failed(&format!(
+            "the store refuses writes until it is reopened: its write-ahead log failed: {message}"
+        ));
+        let _ = acks.send(Err(error));
+        *failed = Some(message);
+        return;
+    }
+    let _ = acks.send(Ok(()));
 }

@@ -7,9 +7,9 @@
 //! events to the watch hub in revision order before its callers are answered.
 //!
 //! With the write-ahead log (the default), "durable once" is: append the group's changes to the
-//! log, commit the transaction with `Durability::None`, and let the syncer thread
-//! ([`crate::syncer`]) `fdatasync` the log and publish the group, while this thread applies the
-//! next one. Readers see a committed group before it is durable only in redb's tables, and every
+//! log, have the syncer thread ([`crate::syncer`]) `fdatasync` it while this thread commits the
+//! transaction with `Durability::None`, then hand the group to the syncer, which publishes it once
+//! durable while this thread applies the next one. Readers see a committed group before it is durable only in redb's tables, and every
 //! read waits for durability of what it saw before returning ([`Shared::settled`]), so no caller
 //! sees a change that a crash could lose. The next record is appended only once the previous
 //! one's `fdatasync` returned, so records reach the disk in order. Every
@@ -36,7 +36,7 @@ use crate::schema::{
     META_COMPACTED_THROUGH, META_FORMAT, META_RETAINED_BYTES, META_REVISION, META_WAL_SEQ, TTL,
     Version, history_key, rev_i64, rev_u64, ttl_key,
 };
-use crate::syncer::{self, Settle};
+use crate::syncer::{self, Job, Settle};
 use crate::wal::{self, AppendError, Change, ChangeKind, Record, Wal, WalError};
 
 /// A message to the writer thread.
@@ -229,15 +229,13 @@ struct Committed {
     counters: Counters,
     results: Vec<Reply>,
     events: Vec<Event>,
-    /// Whether the group's log record was appended and still needs its `fdatasync`.
-    needs_sync: bool,
 }
 
 /// The writer's end of the syncer thread.
 pub(crate) struct SyncerHandle {
-    jobs: Sender<Settle>,
+    jobs: Sender<Job>,
     acks: Receiver<Result<(), WalError>>,
-    /// Whether a group handed over is still waiting for its `fdatasync`.
+    /// Whether the last record sent to be synced is still waiting for its `fdatasync`.
     in_flight: bool,
     /// Its acknowledgement, when [`SyncerHandle::settled`] took it early.
     ack: Option<Result<(), WalError>>,
@@ -253,7 +251,7 @@ fn syncer_stopped() -> WalError {
 
 impl SyncerHandle {
     pub(crate) fn new(
-        jobs: Sender<Settle>,
+        jobs: Sender<Job>,
         acks: Receiver<Result<(), WalError>>,
         thread: JoinHandle<()>,
     ) -> Self {
@@ -266,8 +264,8 @@ impl SyncerHandle {
         }
     }
 
-    /// Whether the group handed over last has settled (durable, or its `fdatasync` failed),
-    /// without waiting.
+    /// Whether the record sent to be synced last has settled (durable, or its `fdatasync`
+    /// failed), without waiting.
     fn settled(&mut self) -> bool {
         if !self.in_flight || self.ack.is_some() {
             return true;
@@ -280,7 +278,7 @@ impl SyncerHandle {
         true
     }
 
-    /// Wait until the group handed over last is durable (or its `fdatasync` failed).
+    /// Wait until the record sent to be synced last is durable (or its `fdatasync` failed).
     fn wait(&mut self) -> Result<(), WalError> {
         if !std::mem::take(&mut self.in_flight) {
             return Ok(());
@@ -291,13 +289,19 @@ impl SyncerHandle {
         }
     }
 
-    /// Hand a committed group over; its callers are answered once it is durable.
-    fn hand_over(&mut self, group: Settle) -> Result<(), WalError> {
-        let sync = group.sync;
-        self.jobs.send(group).map_err(|_| syncer_stopped())?;
-        // A group with nothing to log leaves an earlier one in flight.
-        self.in_flight |= sync;
+    /// Have the record just appended made durable.
+    fn start_sync(&mut self) -> Result<(), WalError> {
+        self.jobs.send(Job::Sync).map_err(|_| syncer_stopped())?;
+        self.in_flight = true;
         Ok(())
+    }
+
+    /// Hand a committed group over; its callers are answered once the records sent to be synced
+    /// before it are durable.
+    fn hand_over(&mut self, group: Settle) -> Result<(), WalError> {
+        self.jobs
+            .send(Job::Publish(group))
+            .map_err(|_| syncer_stopped())
     }
 
     /// Let the syncer answer what it holds, and wait for it to stop.
@@ -543,11 +547,9 @@ impl Writer {
                 counters,
                 results,
                 events,
-                needs_sync,
             }) => {
                 self.counters = counters;
                 let group = Settle {
-                    sync: needs_sync,
                     revision: counters.revision,
                     compact: counters.compact,
                     expiries: ops
@@ -695,7 +697,6 @@ impl Writer {
         .map_err(GroupFailure::soft);
         self.stop_requested |= stop;
         applied?;
-        let mut needs_sync = false;
         match &mut self.wal {
             Some(wal) if counters.wal_seq != self.counters.wal_seq => {
                 let record = Record {
@@ -721,10 +722,14 @@ impl Writer {
                 self.shared
                     .committed
                     .store(counters.revision, Ordering::Release);
+                // The record's fdatasync runs while the transaction commits: the group is
+                // published only after both (`Job::Publish` follows the commit).
+                if let Some(syncer) = &mut self.syncer {
+                    syncer.start_sync().map_err(GroupFailure::fatal)?;
+                }
                 // The record is in the file: a failure now leaves the group in the log but not
                 // in the tables, so its fate is settled only by the next open.
                 txn.commit().map_err(GroupFailure::fatal)?;
-                needs_sync = true;
             }
             _ => txn.commit().map_err(GroupFailure::soft)?,
         }
@@ -735,7 +740,6 @@ impl Writer {
             counters,
             results,
             events,
-            needs_sync,
         })
     }
 }
