@@ -32,7 +32,7 @@ RESULTS=()
 record() { # name, measured, budget, pass(0/1)
   local verdict=FAIL
   [[ $4 == 1 ]] && verdict=PASS
-  RESULTS+=("$(printf '%-52s %-22s %-18s %s' "$1" "$2" "$3" "$verdict")")
+  RESULTS+=("$(printf '%-52s %-34s %-14s %s' "$1" "$2" "$3" "$verdict")")
 }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
@@ -74,10 +74,24 @@ sleep 1
 idle=$(rss_mib "$PID")
 record "idle RSS after start" "${idle} MiB" "< 30 MiB" "$(cmp_lt "$idle" 30)"
 
-created=$(load create -n 10000 -c 32 --connections 32 --size 1024)
-rate=$(op create .throughput_per_s <<<"$created")
-p99=$(op create .latency_ms.p99 <<<"$created")
-record "create 10,000 x 1 KiB, 32 clients" "$(printf '%.0f/s (p99 %.1f ms)' "$rate" "$p99")" ">= 10,000/s" "$(cmp_ge "$rate" 10000)"
+# Three runs, each on a fresh store (this machine's speed swings by a third from one minute to
+# the next, see docs/PERFORMANCE.md): the median counts, the range is shown. The last run's
+# server, holding its 10,000 ConfigMaps, serves the list and watch items below.
+creates=()
+for run in 1 2 3; do
+  if [[ $run -gt 1 ]]; then
+    stop_server
+    rm -rf "$WORK/data"
+    start_server
+  fi
+  created=$(load create -n 10000 -c 32 --connections 32 --size 1024)
+  creates+=("$(op create .throughput_per_s <<<"$created") $(op create .latency_ms.p99 <<<"$created")")
+done
+read -r rate p99 low high < <(printf '%s\n' "${creates[@]}" | sort -g |
+  awk '{r[NR]=$1; p[NR]=$2} END {print r[2], p[2], r[1], r[3]}')
+record "create 10,000 x 1 KiB, 32 clients (median of 3)" \
+  "$(printf '%.0f/s (%.0f-%.0f; p99 %.1f ms)' "$rate" "$low" "$high" "$p99")" ">= 10,000/s" \
+  "$(cmp_ge "$rate" 10000)"
 
 full=$(load list -r 20)
 full_p50=$(op list .latency_ms.p50 <<<"$full")
@@ -111,5 +125,5 @@ if [[ -z ${QUICK:-} ]]; then
   record "then a first full list of 100,000" "$(printf '%.0f ms' "$first_ms")" "(no budget)" 1
 fi
 
-printf '\n%-52s %-22s %-18s %s\n' "budget item" "measured" "budget" "verdict"
+printf '\n%-52s %-34s %-14s %s\n' "budget item" "measured" "budget" "verdict"
 printf '%s\n' "${RESULTS[@]}"
