@@ -65,11 +65,17 @@ pub(crate) fn check(db: &Database) -> Result<ConsistencyReport, StorageError> {
         ));
     }
 
-    // The log: exactly the revisions (compacted_through, revision], each decodable.
+    // The log: exactly the revisions (compacted_through, revision], each decodable; except that
+    // a store starts at revision 1 without a change (stores of earlier builds started at 0, and
+    // their first change took revision 1).
     let log = e(txn.open_table(LOG))?;
     let mut entries: BTreeMap<u64, LogEntry> = BTreeMap::new();
     let mut recomputed = 0u64;
+    let first_logged = e(log.first())?.map(|(rev, _)| rev.value());
     let mut expected = compacted_through + 1;
+    if compacted_through == 0 && revision >= 1 && first_logged != Some(1) {
+        expected = 2;
+    }
     for item in e(log.iter())? {
         let (rev, record) = e(item)?;
         let rev = rev.value();

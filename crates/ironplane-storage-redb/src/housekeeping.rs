@@ -180,8 +180,16 @@ fn auto_compact(shared: &Shared, writer: &Sender<Command>) -> Result<(), Storage
         };
         // The newest revision committed at or before the cutoff, by binary search over the
         // revisions still kept (commit times never decrease along the log, save for clock steps).
-        let (mut lo, mut hi) = (snap.compact + 1, snap.revision);
-        if commit_ms(lo)? <= cutoff {
+        // They start at the first one logged: a store's first revision is not a change.
+        let first_kept = log
+            .range(snap.compact + 1..=snap.revision)
+            .map_err(EngineError::from)?
+            .next()
+            .transpose()
+            .map_err(EngineError::from)?
+            .map(|(rev, _)| rev.value());
+        let (mut lo, mut hi) = (first_kept.unwrap_or(snap.revision), snap.revision);
+        if first_kept.is_some() && commit_ms(lo)? <= cutoff {
             while lo < hi {
                 let mid = lo + (hi - lo).div_ceil(2);
                 if commit_ms(mid)? <= cutoff {

@@ -107,6 +107,7 @@ impl RedbStore {
         // Recover whatever the log holds, whether or not the store keeps using one.
         let wal_path = wal::path_for(&options.path);
         writer::recover(&db, &wal_path, options.quick_repair)?;
+        writer::ensure_first_revision(&db)?;
         let wal = if options.wal {
             Some(wal::Wal::open(&wal_path).map_err(EngineError::from)?)
         } else {

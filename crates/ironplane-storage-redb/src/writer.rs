@@ -178,6 +178,29 @@ pub(crate) fn initialize(db: &Database) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// The revision of a store before its first write. As in etcd, it is 1, not 0: a watch "after
+/// revision 0" means "after the current revision", so a list of an empty store at revision 0,
+/// followed by a watch from what it returned, would miss every write made in between.
+const FIRST_REVISION: u64 = 1;
+
+/// Give a store that has never been written (a new one, or one an earlier build left at
+/// revision 0) its first revision. Runs at open after recovery, when the tables hold every
+/// logged change, so that no log record can still start at revision 0.
+pub(crate) fn ensure_first_revision(db: &Database) -> Result<(), StorageError> {
+    if Counters::load(db)?.revision >= FIRST_REVISION {
+        return Ok(());
+    }
+    let mut txn = db.begin_write().map_err(EngineError::from)?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(EngineError::from)?;
+    txn.open_table(META)
+        .map_err(EngineError::from)?
+        .insert(META_REVISION, FIRST_REVISION)
+        .map_err(EngineError::from)?;
+    txn.commit().map_err(EngineError::from)?;
+    Ok(())
+}
+
 /// What a write's caller is told.
 pub(crate) type Reply = Result<Outcome, StorageError>;
 

@@ -137,6 +137,7 @@ macro_rules! storage_contract_suite {
             store_tests::compact_and_status,
             store_tests::bad_input,
             watch_tests::watch_from_now,
+            watch_tests::watch_from_an_empty_list,
             watch_tests::watch_from_revision,
             watch_tests::watch_prefix_boundary,
             watch_tests::watch_single_key,

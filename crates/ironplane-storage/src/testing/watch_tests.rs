@@ -46,6 +46,28 @@ pub async fn watch_from_now(store: TestStore) {
     assert_no_event(&mut watch, Duration::from_millis(100)).await;
 }
 
+/// List, then watch from the list's revision, on a store that was never written: every change
+/// made in between is delivered. (The list's revision cannot be 0, which a watch reads as "from
+/// now": a cache starting on a new store would miss what was written meanwhile.)
+pub async fn watch_from_an_empty_list(store: TestStore) {
+    let listed = store.list("/w/", Default::default()).await.unwrap();
+    assert!(listed.kvs.is_empty());
+    assert!(
+        listed.revision > 0,
+        "an empty store listed at revision {}",
+        listed.revision
+    );
+    let a = put(&*store, "/w/a", "a1").await;
+    let mut watch = store.watch(prefix("/w/", listed.revision)).await.unwrap();
+    let b = put(&*store, "/w/b", "b1").await;
+    let recorded = read_events(&mut watch, 2).await;
+    recorded.assert_guarantees();
+    let events = recorded.events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].kv, a);
+    assert_eq!(events[1].kv, b);
+}
+
 /// A watch from revision R delivers exactly the changes after R, including ones made before the
 /// watch started.
 pub async fn watch_from_revision(store: TestStore) {
