@@ -8,11 +8,12 @@
 //!
 //! With the write-ahead log (the default), "durable once" is: append the group's changes to the
 //! log, have the syncer thread ([`crate::syncer`]) `fdatasync` it while this thread commits the
-//! transaction with `Durability::None`, then hand the group to the syncer, which publishes it once
-//! durable while this thread applies the next one. Readers see a committed group before it is durable only in redb's tables, and every
-//! read waits for durability of what it saw before returning ([`Shared::settled`]), so no caller
-//! sees a change that a crash could lose. The next record is appended only once the previous
-//! one's `fdatasync` returned, so records reach the disk in order. Every
+//! transaction with `Durability::None`, then hand the group to the syncer, which publishes it
+//! once durable while this thread applies the next one. Readers see a committed group before it
+//! is durable only in redb's tables, and every read waits for durability of what it saw before
+//! returning ([`Shared::settled`]), so no caller sees a change that a crash could lose. The next
+//! record is appended only once the previous one's `fdatasync` returned, so records reach the
+//! disk in order. Every
 //! [`wal_checkpoint_interval`](crate::RedbStoreOptions::wal_checkpoint_interval) the writer makes
 //! a durable redb commit (a checkpoint) and starts the log over. Without the log, every group
 //! commits with `Durability::Immediate` and is published by this thread. [`recover`] replays the
