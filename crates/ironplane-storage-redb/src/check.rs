@@ -73,7 +73,7 @@ pub(crate) fn check(db: &Database) -> Result<ConsistencyReport, StorageError> {
     let mut recomputed = 0u64;
     let first_logged = e(log.first())?.map(|(rev, _)| rev.value());
     let mut expected = compacted_through + 1;
-    if compacted_through == 0 && revision >= 1 && first_logged != Some(1) {
+    if compacted_through == 0 && first_logged != Some(1) {
         expected = 2;
     }
     for item in e(log.iter())? {
