@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,6 +13,7 @@ use crate::RedbStoreOptions;
 use crate::arena::ChunkPool;
 use crate::schema::{Corrupt, rev_i64};
 use crate::watch::Hub;
+use crate::writer::Command;
 
 /// An engine failure: redb itself, or a record that does not decode.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,19 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// How far the writer has come, as readers wait for it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Progress {
+    /// Every committed group up to this revision is durable.
+    pub durable: u64,
+    /// Every logged group up to this sequence number (the write-ahead log's numbering, which
+    /// counts every group that changed the revision or the compaction point) is committed in
+    /// redb's tables.
+    pub visible: u64,
+    /// Why no later group will become durable or visible.
+    pub failed: Option<Arc<str>>,
+}
+
 /// What the front end, the writer, the housekeeper and the watchers share.
 pub(crate) struct Shared {
     /// The database while the store is open; `None` after `close`.
@@ -81,9 +96,17 @@ pub(crate) struct Shared {
     pub committed: AtomicU64,
     /// Every committed group up to this revision is durable.
     durable_revision: AtomicU64,
-    /// Wakes readers waiting in [`Shared::settled`]: the durable revision, or why no later group
-    /// will become durable.
-    durable: tokio::sync::watch::Sender<(u64, Option<Arc<str>>)>,
+    /// The log sequence number of the last published group: what a read must find in the tables.
+    pub published_seq: AtomicU64,
+    /// Every group up to this log sequence number is in redb's committed tables, where readers
+    /// find it. Without the log both stay at their value at open: every group commits at once.
+    visible_seq: AtomicU64,
+    /// Wakes readers waiting in [`Shared::settled`] and [`Shared::caught_up`].
+    progress: tokio::sync::watch::Sender<Progress>,
+    /// A reader has asked the writer to commit its open transaction and has not been served yet.
+    commit_requested: AtomicBool,
+    /// The writer's queue, for those requests.
+    writer: Sender<Command>,
     /// The committed compaction point.
     pub compact_revision: AtomicI64,
     /// The earliest expiry the housekeeper may have to act on (unix ms).
@@ -97,7 +120,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(db: Arc<Database>, options: RedbStoreOptions, hub: Arc<Hub>) -> Self {
+    pub(crate) fn new(
+        db: Arc<Database>,
+        options: RedbStoreOptions,
+        hub: Arc<Hub>,
+        writer: Sender<Command>,
+    ) -> Self {
         Self {
             db: RwLock::new(Some(db)),
             path: options.path.clone(),
@@ -106,7 +134,11 @@ impl Shared {
             revision: AtomicI64::new(0),
             committed: AtomicU64::new(0),
             durable_revision: AtomicU64::new(0),
-            durable: tokio::sync::watch::Sender::new((0, None)),
+            published_seq: AtomicU64::new(0),
+            visible_seq: AtomicU64::new(0),
+            progress: tokio::sync::watch::Sender::new(Progress::default()),
+            commit_requested: AtomicBool::new(false),
+            writer,
             compact_revision: AtomicI64::new(0),
             ttl_due: AtomicU64::new(0),
             chunks: Arc::new(ChunkPool::default()),
@@ -127,26 +159,78 @@ impl Shared {
         guard.take();
     }
 
-    /// Set the revisions of an opened store: everything committed is durable.
-    pub(crate) fn start_at(&self, revision: u64, compact: u64) {
+    /// Set the revisions of an opened store: everything committed is durable and visible.
+    pub(crate) fn start_at(&self, revision: u64, compact: u64, seq: u64) {
         self.revision.store(rev_i64(revision), Ordering::Release);
         self.compact_revision
             .store(rev_i64(compact), Ordering::Release);
         self.committed.store(revision, Ordering::Release);
         self.mark_durable(revision);
+        self.published_seq.store(seq, Ordering::Release);
+        self.mark_visible(seq);
     }
 
     /// Every group committed up to `revision` is durable.
     pub(crate) fn mark_durable(&self, revision: u64) {
         if self.durable_revision.fetch_max(revision, Ordering::AcqRel) < revision {
-            self.durable.send_modify(|(durable, _)| *durable = revision);
+            self.progress
+                .send_modify(|p| p.durable = p.durable.max(revision));
         }
     }
 
-    /// No committed group after the durable revision will become durable (the log failed).
+    /// Every group up to log sequence number `seq` is committed in redb's tables.
+    pub(crate) fn mark_visible(&self, seq: u64) {
+        if self.visible_seq.fetch_max(seq, Ordering::AcqRel) < seq {
+            self.progress
+                .send_modify(|p| p.visible = p.visible.max(seq));
+        }
+    }
+
+    /// No group after the durable (or the visible) revision will become durable (or visible):
+    /// the log or a commit failed.
     pub(crate) fn mark_failed(&self, message: &str) {
-        self.durable
-            .send_modify(|(_, failed)| *failed = Some(Arc::from(message)));
+        self.progress
+            .send_modify(|p| p.failed = Some(Arc::from(message)));
+    }
+
+    /// Wait until redb's tables hold every published group, so that a read sees every write
+    /// acknowledged before it began. With the log, the writer applies group after group to one
+    /// open transaction and commits it only when a reader asks (or at a checkpoint): this asks,
+    /// and waits for at most the group being applied and one commit.
+    pub(crate) async fn caught_up(&self) -> Result<(), StorageError> {
+        let target = self.published_seq.load(Ordering::Acquire);
+        if self.visible_seq.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        if !self.commit_requested.swap(true, Ordering::AcqRel)
+            && self.writer.send(Command::Commit(None)).is_err()
+        {
+            self.commit_requested.store(false, Ordering::Release);
+            return Err(StorageError::Closed);
+        }
+        self.wait_for(|p| p.visible >= target).await
+    }
+
+    /// [`caught_up`](Self::caught_up) for threads outside the async runtime (the housekeeper, the
+    /// consistency check): blocks until the writer has committed what it applied.
+    pub(crate) fn caught_up_blocking(&self) -> Result<(), StorageError> {
+        let target = self.published_seq.load(Ordering::Acquire);
+        if self.visible_seq.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        let (done, wait) = std::sync::mpsc::channel();
+        self.writer
+            .send(Command::Commit(Some(done)))
+            .map_err(|_| StorageError::Closed)?;
+        wait.recv()
+            .map_err(|_| StorageError::Closed)?
+            .map_err(StorageError::Unavailable)
+    }
+
+    /// The writer took the pending commit request: the next reader that finds the tables behind
+    /// asks again.
+    pub(crate) fn commit_request_taken(&self) {
+        self.commit_requested.store(false, Ordering::Release);
     }
 
     /// Wait until every group committed so far is durable, so that no read returns, and no
@@ -157,13 +241,19 @@ impl Shared {
         if self.durable_revision.load(Ordering::Acquire) >= target {
             return Ok(());
         }
-        let mut durable = self.durable.subscribe();
-        let state = durable
-            .wait_for(|(revision, failed)| *revision >= target || failed.is_some())
+        self.wait_for(|p| p.durable >= target).await
+    }
+
+    /// Wait until `reached` holds, or fail with `Unavailable` once the writer has failed short
+    /// of it.
+    async fn wait_for(&self, reached: impl Fn(&Progress) -> bool) -> Result<(), StorageError> {
+        let mut progress = self.progress.subscribe();
+        let state = progress
+            .wait_for(|p| reached(p) || p.failed.is_some())
             .await
             .map_err(|_| StorageError::Closed)?;
-        match &state.1 {
-            Some(message) if state.0 < target => {
+        match &state.failed {
+            Some(message) if !reached(&state) => {
                 Err(StorageError::Unavailable(message.to_string()))
             }
             _ => Ok(()),
@@ -185,12 +275,81 @@ mod tests {
     use super::*;
 
     fn shared(dir: &tempfile::TempDir) -> Arc<Shared> {
+        shared_and_writer(dir).0
+    }
+
+    /// A shared state at revision 7 (log record 3), and the writer's end of its queue.
+    fn shared_and_writer(
+        dir: &tempfile::TempDir,
+    ) -> (Arc<Shared>, std::sync::mpsc::Receiver<Command>) {
         let path = dir.path().join("settled.redb");
         let db = Arc::new(Database::create(&path).unwrap());
         let hub = Arc::new(Hub::new(0, 16, 16, 1 << 20));
-        let shared = Arc::new(Shared::new(db, RedbStoreOptions::new(path), hub));
-        shared.start_at(7, 0);
-        shared
+        let (writer, queue) = std::sync::mpsc::channel();
+        let shared = Arc::new(Shared::new(db, RedbStoreOptions::new(path), hub, writer));
+        shared.start_at(7, 0, 3);
+        (shared, queue)
+    }
+
+    #[tokio::test]
+    async fn a_read_has_the_writer_commit_what_was_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, queue) = shared_and_writer(&dir);
+        // The tables hold every published group: no request, no wait.
+        shared.caught_up().await.unwrap();
+        assert!(queue.try_recv().is_err());
+
+        // Two groups were published but are still in the writer's open transaction.
+        shared.published_seq.store(5, Ordering::Release);
+        let first = tokio::spawn({
+            let shared = shared.clone();
+            async move { shared.caught_up().await }
+        });
+        let second = tokio::spawn({
+            let shared = shared.clone();
+            async move { shared.caught_up().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(matches!(queue.try_recv(), Ok(Command::Commit(None))));
+        assert!(
+            queue.try_recv().is_err(),
+            "readers waiting together ask for one commit"
+        );
+        assert!(!first.is_finished() && !second.is_finished());
+        shared.mark_visible(4);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !first.is_finished(),
+            "returned before the last group was visible"
+        );
+        shared.commit_request_taken();
+        shared.mark_visible(5);
+        for reader in [first, second] {
+            tokio::time::timeout(Duration::from_secs(5), reader)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+        }
+
+        // Once the writer has taken the request, the next reader that finds it behind asks again.
+        shared.published_seq.store(6, Ordering::Release);
+        let third = tokio::spawn({
+            let shared = shared.clone();
+            async move { shared.caught_up().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(matches!(queue.try_recv(), Ok(Command::Commit(None))));
+        // The commit fails: the reader hears why instead of waiting forever.
+        shared.mark_failed("a commit failed");
+        let result = tokio::time::timeout(Duration::from_secs(5), third)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(&result, Err(StorageError::Unavailable(m)) if m == "a commit failed"),
+            "{result:?}"
+        );
     }
 
     #[tokio::test]

@@ -87,6 +87,8 @@ fn submit(
 /// Delete the keys whose TTL has passed, then note when the next one is due.
 fn sweep(shared: &Shared, writer: &Sender<Command>) -> Result<(), StorageError> {
     let db = shared.db()?;
+    // The expiry index of the latest writes may still be in the writer's open transaction.
+    shared.caught_up_blocking()?;
     let now = now_ms();
     let mut expired = Vec::new();
     {
@@ -122,7 +124,8 @@ fn sweep(shared: &Shared, writer: &Sender<Command>) -> Result<(), StorageError> 
             Err(_) => return Err(StorageError::Closed),
         }
     }
-    // When is the next key due?
+    // When is the next key due? (Once the deletes above are in the tables.)
+    shared.caught_up_blocking()?;
     let txn = db.begin_read().map_err(EngineError::from)?;
     let ttl = txn.open_table(TTL).map_err(EngineError::from)?;
     let next = match ttl.first().map_err(EngineError::from)? {

@@ -8,8 +8,9 @@
 //!   yet durable. It survives `kill -9` and power loss; the log is replayed at open and folded
 //!   into the redb file by periodic durable commits (checkpoints).
 //! - **Group commit**: one writer thread takes every write waiting at that moment (and, while the
-//!   previous group's fsync runs, every write that arrives meanwhile), applies them in one
-//!   transaction and pays one fsync for all of them, so throughput rises with concurrency.
+//!   previous group's fsync runs, every write that arrives meanwhile) and pays one fsync for all
+//!   of them, so throughput rises with concurrency. With the log, successive groups share one redb
+//!   transaction, committed when a reader needs it or at a checkpoint.
 //! - **History**: superseded versions and a revision log are kept for past reads, paginated lists
 //!   and watch resumption, compacted in the background by a time window and a byte bound.
 //! - **Watches** are served from an in-memory ring of recent events, or replayed from the log.
@@ -122,9 +123,9 @@ impl RedbStore {
             options.event_ring_capacity,
             options.event_ring_max_bytes,
         ));
-        let shared = Arc::new(Shared::new(db.clone(), options, hub));
-        shared.start_at(counters.revision, counters.compact);
         let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(Shared::new(db.clone(), options, hub, tx.clone()));
+        shared.start_at(counters.revision, counters.compact, counters.wal_seq);
         let mut threads = Vec::new();
         // With the log, a second thread waits for each group's fdatasync (and answers it) while
         // the writer applies the next group.
@@ -207,6 +208,7 @@ impl RedbStore {
     /// store: meant for tests and repair tools, not for the serving path.
     pub fn check_consistency(&self) -> Result<ConsistencyReport, StorageError> {
         let db = self.shared.db()?;
+        self.shared.caught_up_blocking()?;
         check::check(&db)
     }
 
@@ -234,6 +236,7 @@ impl RedbStore {
     {
         self.ensure_open()?;
         let db = self.shared.db()?;
+        self.shared.caught_up().await?;
         let value = run_blocking(move || read(&db)).await?;
         self.shared.settled().await?;
         Ok(value)
@@ -295,6 +298,7 @@ impl Storage for RedbStore {
         validate_key(key)?;
         self.ensure_open()?;
         let db = self.shared.db()?;
+        self.shared.caught_up().await?;
         let response = read::get(&db, key, revision)?;
         self.shared.settled().await?;
         Ok(response)
@@ -387,6 +391,7 @@ impl Storage for RedbStore {
     async fn status(&self) -> Result<StoreStatus, StorageError> {
         self.ensure_open()?;
         let db = self.shared.db()?;
+        self.shared.caught_up().await?;
         let snap = {
             use redb::ReadableDatabase;
             let txn = db.begin_read().map_err(EngineError::from)?;

@@ -1,14 +1,14 @@
 //! The syncer thread: makes each logged group durable (`fdatasync` of the write-ahead log), then
-//! publishes it (revision, events) and answers its callers, while the writer thread commits the
-//! group's transaction and goes on to apply the next group.
+//! publishes it (revision, events) and answers its callers, while the writer thread goes on to
+//! apply the next group.
 //!
 //! Architecture Invariant: at most one record waits for its `fdatasync` at a time (the writer
 //! appends the next record only after the syncer acknowledged the previous one's), so a record is
 //! never on disk ahead of an earlier one that a crash could tear, and recovery's rule "a valid
 //! record after a damaged one means acknowledged data was lost" stays true. Jobs run in the order
-//! the writer sends them, so a group is published only after its own record's `fdatasync` and
-//! after its transaction committed (the writer sends [`Job::Publish`] only then), and groups are
-//! published in commit order.
+//! the writer sends them, so a group is published only after its own record's `fdatasync` (the
+//! writer sends [`Job::Publish`] after the record's [`Job::Sync`]), and groups are published in
+//! revision order.
 
 use std::fs::File;
 use std::sync::Arc;
@@ -25,16 +25,17 @@ use crate::writer::Reply;
 
 /// What the writer hands the syncer, in order.
 pub(crate) enum Job {
-    /// A log record was just appended: `fdatasync` the log and acknowledge. The writer sends this
-    /// before it commits the record's transaction, so that the two overlap.
+    /// A log record was just appended: `fdatasync` the log and acknowledge.
     Sync,
-    /// A committed group: publish it and answer its callers (every `Sync` sent before it is done
+    /// An applied group: publish it and answer its callers (every `Sync` sent before it is done
     /// by then). Groups with nothing to log come only as this, keeping their place in the order.
     Publish(Settle),
 }
 
-/// One committed group on its way to its callers.
+/// One applied group on its way to its callers.
 pub(crate) struct Settle {
+    /// The log sequence number after the group.
+    pub seq: u64,
     /// The revision after the group.
     pub revision: u64,
     /// The compaction point after the group.
@@ -56,6 +57,7 @@ pub(crate) fn publish(shared: &Shared, group: Settle) {
         .compact_revision
         .store(rev_i64(group.compact), Ordering::Release);
     shared.mark_durable(group.revision);
+    shared.published_seq.store(group.seq, Ordering::Release);
     for expiry in group.expiries {
         shared.note_expiry(expiry);
     }
@@ -71,7 +73,7 @@ pub(crate) fn publish(shared: &Shared, group: Settle) {
 /// The syncer loop: runs until the writer drops its end of `jobs`. Each `Sync` is acknowledged
 /// on `acks` (with the failure, if its `fdatasync` failed) as soon as it is done, so that the
 /// writer may append the next record while this one's callers are answered. After a failure
-/// every later group is refused: it is committed in redb but will never be durable.
+/// every later group is refused: it is applied in redb but will never be durable.
 pub(crate) fn run(
     shared: Arc<Shared>,
     log: File,
@@ -84,7 +86,7 @@ pub(crate) fn run(
             Job::Sync => sync(&shared, &log, &acks, &mut failed),
             Job::Publish(group) => match &failed {
                 None => publish(&shared, group),
-                // The group is committed in redb but will never be durable: its fate (and that
+                // The group is applied in redb but will never be durable: its fate (and that
                 // of every group after it) is settled only by the next open's recovery.
                 Some(message) => {
                     for (reply, _) in group.answers {

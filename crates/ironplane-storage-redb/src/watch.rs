@@ -376,12 +376,18 @@ impl WatchStream {
                     let shared = self.shared.clone();
                     let key = self.key.clone();
                     let prefix = self.prefix;
-                    let chunk = match crate::run_blocking(move || {
-                        let db = shared.db()?;
-                        read::replay(&db, next, REPLAY_CHUNK, &key, prefix)
-                    })
-                    .await
-                    {
+                    // The replay must reach the published revision, where the hub takes over.
+                    let read = match self.shared.caught_up().await {
+                        Ok(()) => {
+                            crate::run_blocking(move || {
+                                let db = shared.db()?;
+                                read::replay(&db, next, REPLAY_CHUNK, &key, prefix)
+                            })
+                            .await
+                        }
+                        Err(err) => Err(err),
+                    };
+                    let chunk = match read {
                         Ok(chunk) => self.shared.settled().await.map(|()| chunk),
                         Err(err) => Err(err),
                     };

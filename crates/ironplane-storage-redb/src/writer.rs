@@ -7,17 +7,18 @@
 //! events to the watch hub in revision order before its callers are answered.
 //!
 //! With the write-ahead log (the default), "durable once" is: append the group's changes to the
-//! log, have the syncer thread ([`crate::syncer`]) `fdatasync` it while this thread commits the
-//! transaction with `Durability::None`, then hand the group to the syncer, which publishes it
-//! once durable while this thread applies the next one. Readers see a committed group before it
-//! is durable only in redb's tables, and every read waits for durability of what it saw before
-//! returning ([`Shared::settled`]), so no caller sees a change that a crash could lose. The next
-//! record is appended only once the previous one's `fdatasync` returned, so records reach the
-//! disk in order. Every
-//! [`wal_checkpoint_interval`](crate::RedbStoreOptions::wal_checkpoint_interval) the writer makes
-//! a durable redb commit (a checkpoint) and starts the log over. Without the log, every group
-//! commits with `Durability::Immediate` and is published by this thread. [`recover`] replays the
-//! log at open.
+//! log and have the syncer thread ([`crate::syncer`]) `fdatasync` it and then publish the group,
+//! while this thread applies the next group. The groups go on into the same redb transaction,
+//! which is committed (with `Durability::None`) only when a reader needs what it holds
+//! ([`Shared::caught_up`]) or at a checkpoint: a group costs its B-tree inserts, not a commit.
+//! A commit may include a group whose `fdatasync` is still running, and every read waits for
+//! durability of what it saw before returning ([`Shared::settled`]), so no caller sees a change
+//! that a crash could lose. The next record is appended only once the previous one's
+//! `fdatasync` returned, so records reach the disk in order. Every
+//! [`wal_checkpoint_interval`](crate::RedbStoreOptions::wal_checkpoint_interval) the writer
+//! commits the open transaction and makes a durable redb commit (a checkpoint), and starts the
+//! log over. Without the log, every group commits with `Durability::Immediate` and is published
+//! by this thread. [`recover`] replays the log at open.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -44,6 +45,9 @@ use crate::wal::{self, AppendError, Change, ChangeKind, Record, Wal, WalError};
 pub(crate) enum Command {
     /// Apply a write and answer on its channel.
     Write(WriteRequest),
+    /// A reader needs what was applied in redb's committed tables: commit the open transaction,
+    /// then answer on the channel if there is one.
+    Commit(Option<Sender<Result<(), String>>>),
     /// Finish the writes queued before this one, then stop.
     Shutdown,
 }
@@ -354,6 +358,15 @@ pub(crate) struct Writer {
     /// Whether a commit since the last checkpoint was not durable.
     dirty: bool,
     last_checkpoint: Instant,
+    /// With the log: the transaction that groups are applied to until a reader asks for them
+    /// (or a checkpoint comes), so that many groups share one commit.
+    open: Option<WriteTransaction>,
+    /// How many groups the open transaction holds.
+    open_groups: usize,
+    /// Readers asked for a commit while a group was being applied: commit once it is logged.
+    commit_wanted: bool,
+    /// Whom to tell when that commit is done.
+    commit_waiters: Vec<Sender<Result<(), String>>>,
 }
 
 impl Writer {
@@ -374,6 +387,10 @@ impl Writer {
             failed: None,
             dirty: false,
             last_checkpoint: Instant::now(),
+            open: None,
+            open_groups: 0,
+            commit_wanted: false,
+            commit_waiters: Vec::new(),
         }
     }
 
@@ -429,6 +446,7 @@ impl Writer {
                     bytes += request.op.value_len();
                     batch.push(request);
                 }
+                Command::Commit(waiter) => self.want_commit(waiter),
                 Command::Shutdown => shutdown = true,
             }
             while !shutdown && batch.len() < max_ops && bytes < max_bytes {
@@ -437,12 +455,21 @@ impl Writer {
                         bytes += request.op.value_len();
                         batch.push(request);
                     }
+                    Ok(Command::Commit(waiter)) => self.want_commit(waiter),
                     Ok(Command::Shutdown) => shutdown = true,
                     Err(_) => break,
                 }
             }
+            // A reader waits for groups already applied, not for this batch: serve it first.
+            if self.commit_wanted {
+                self.commit_for_readers();
+            }
             if !batch.is_empty() {
                 self.process(batch, Some(rx), busy_budget);
+            }
+            // Requests that came while the batch was applied wait for it to be logged.
+            if self.commit_wanted {
+                self.commit_for_readers();
             }
             if shutdown || self.stop_requested {
                 return;
@@ -454,6 +481,61 @@ impl Writer {
     fn checkpoint_due(&self) -> Option<Instant> {
         (self.dirty && self.failed.is_none())
             .then(|| self.last_checkpoint + self.shared.options.wal_checkpoint_interval)
+    }
+
+    /// Note a reader's request for a commit; it is served once the group being gathered is logged.
+    fn want_commit(&mut self, waiter: Option<Sender<Result<(), String>>>) {
+        self.commit_wanted = true;
+        self.commit_waiters.extend(waiter);
+    }
+
+    /// Commit the open transaction for the readers waiting for it, and tell them.
+    fn commit_for_readers(&mut self) {
+        self.commit_wanted = false;
+        let result = match &self.failed {
+            Some(message) => Err(message.clone()),
+            None => self.commit_open(),
+        };
+        for waiter in self.commit_waiters.drain(..) {
+            let _ = waiter.send(result.clone());
+        }
+    }
+
+    /// Commit the open transaction (without durability: the log holds its groups), so that
+    /// readers see its groups. A failure stops the store: the groups are in the log, perhaps
+    /// already answered, but no longer in a transaction; the next open's recovery replays them.
+    fn commit_open(&mut self) -> Result<(), String> {
+        self.shared.commit_request_taken();
+        let Some(txn) = self.open.take() else {
+            return Ok(());
+        };
+        self.open_groups = 0;
+        let revision = self.counters.revision;
+        let seq = self.counters.wal_seq;
+        let result = (|| -> Result<(), EngineError> {
+            self.counters.store(&mut txn.open_table(META)?)?;
+            // Before the commit: a reader that sees these groups must find them counted when it
+            // waits for their durability (`Shared::settled`).
+            self.shared.committed.store(revision, Ordering::Release);
+            txn.commit()?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                self.shared.mark_visible(seq);
+                Ok(())
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "commit of logged groups failed");
+                let message = format!(
+                    "the store refuses writes until it is reopened: a commit of logged writes \
+                     failed: {err}"
+                );
+                self.shared.mark_failed(&message);
+                self.failed = Some(message.clone());
+                Err(message)
+            }
+        }
     }
 
     /// Checkpoint if the interval has passed or the log has grown past its byte bound.
@@ -475,6 +557,9 @@ impl Writer {
         // every record before the checkpoint is settled.
         if let Err(err) = self.settle_in_flight() {
             tracing::error!(error = %err, "checkpoint skipped");
+            return;
+        }
+        if self.commit_open().is_err() {
             return;
         }
         let result = (|| -> Result<(), EngineError> {
@@ -574,6 +659,7 @@ impl Writer {
             }) => {
                 self.counters = counters;
                 let group = Settle {
+                    seq: counters.wal_seq,
                     revision: counters.revision,
                     compact: counters.compact,
                     expiries: ops
@@ -619,10 +705,12 @@ impl Writer {
                     let _ = reply.send(Err(StorageError::internal(message.clone())));
                 }
                 if fatal {
+                    // The open transaction, if there was one, went with the group.
+                    self.open_groups = 0;
                     let message = self.failed.get_or_insert_with(|| {
                         format!(
-                            "the store refuses writes until it is reopened: its write-ahead log \
-                             failed: {error}"
+                            "the store refuses writes until it is reopened (whose recovery \
+                             replays the logged writes): {error}"
                         )
                     });
                     // Readers waiting for this group to become durable wait no more.
@@ -653,18 +741,36 @@ impl Writer {
         let logged = self.wal.is_some();
         let now = now_ms();
         let mut stop = false;
-        let mut txn = self.db.begin_write().map_err(GroupFailure::soft)?;
-        if logged {
-            // Durable through the log; the checkpoint makes the tables durable later.
-            txn.set_durability(Durability::None)
-                .map_err(GroupFailure::soft)?;
-        } else {
-            txn.set_durability(Durability::Immediate)
-                .map_err(GroupFailure::soft)?;
-            if self.shared.options.quick_repair {
-                txn.set_quick_repair(true);
+        // Dropping a transaction that holds logged groups would lose them until the next open:
+        // any failure then stops the store.
+        let holds_logged = self.open_groups > 0;
+        let failure = |error: EngineError| {
+            if holds_logged {
+                GroupFailure::fatal(error)
+            } else {
+                GroupFailure::soft(error)
             }
-        }
+        };
+        let mut commit_asked = false;
+        let mut commit_waiters = Vec::new();
+        let txn = match self.open.take() {
+            Some(txn) => txn,
+            None => {
+                let mut txn = self.db.begin_write().map_err(GroupFailure::soft)?;
+                if logged {
+                    // Durable through the log; the checkpoint makes the tables durable later.
+                    txn.set_durability(Durability::None)
+                        .map_err(GroupFailure::soft)?;
+                } else {
+                    txn.set_durability(Durability::Immediate)
+                        .map_err(GroupFailure::soft)?;
+                    if self.shared.options.quick_repair {
+                        txn.set_quick_repair(true);
+                    }
+                }
+                txn
+            }
+        };
         let applied = (|| -> Result<(), EngineError> {
             let mut tables = Tables::open(&txn)?;
             for op in ops.iter() {
@@ -701,6 +807,12 @@ impl Writer {
                             results.push(result);
                             ops.push(request.op);
                         }
+                        // A reader waits for what is applied: log this group and commit.
+                        Ok(Command::Commit(waiter)) => {
+                            commit_asked = true;
+                            commit_waiters.extend(waiter);
+                            break;
+                        }
                         Ok(Command::Shutdown) => {
                             stop = true;
                             break;
@@ -716,10 +828,15 @@ impl Writer {
             if logged && (!changes.is_empty() || counters.compact != self.counters.compact) {
                 counters.wal_seq += 1;
             }
-            counters.store(&mut txn.open_table(META)?)
+            if !logged {
+                counters.store(&mut txn.open_table(META)?)?;
+            }
+            Ok(())
         })()
-        .map_err(GroupFailure::soft);
+        .map_err(failure);
         self.stop_requested |= stop;
+        self.commit_wanted |= commit_asked;
+        self.commit_waiters.append(&mut commit_waiters);
         applied?;
         match &mut self.wal {
             Some(wal) if counters.wal_seq != self.counters.wal_seq => {
@@ -731,31 +848,30 @@ impl Writer {
                     changes,
                 }
                 .encode()
-                .map_err(GroupFailure::soft)?;
+                .map_err(|err| failure(err.into()))?;
                 // Records reach the disk in order: this one is appended only once the previous
                 // one is durable. A failure there rolls this group back (dropping `txn`).
                 if let Some(syncer) = &mut self.syncer {
                     syncer.wait().map_err(GroupFailure::fatal)?;
                 }
                 wal.write(&record).map_err(|err| match err {
-                    AppendError::NotWritten(err) => GroupFailure::soft(err),
+                    AppendError::NotWritten(err) => failure(err.into()),
                     AppendError::Unknown(err) => GroupFailure::fatal(err),
                 })?;
-                // Readers may see the group once it is committed: from here on they wait for it to
-                // become durable before they return (`Shared::settled`).
-                self.shared
-                    .committed
-                    .store(counters.revision, Ordering::Release);
-                // The record's fdatasync runs while the transaction commits: the group is
-                // published only after both (`Job::Publish` follows the commit).
                 if let Some(syncer) = &mut self.syncer {
                     syncer.start_sync().map_err(GroupFailure::fatal)?;
                 }
-                // The record is in the file: a failure now leaves the group in the log but not
-                // in the tables, so its fate is settled only by the next open.
-                txn.commit().map_err(GroupFailure::fatal)?;
+                // The record is in the file: from here on the group lives in the open transaction
+                // until a reader or a checkpoint commits it (`commit_open`).
+                self.open = Some(txn);
+                self.open_groups += 1;
             }
-            _ => txn.commit().map_err(GroupFailure::soft)?,
+            // Nothing to log (refused writes, compaction steps): what changed waits in the open
+            // transaction with the rest.
+            Some(_) => self.open = Some(txn),
+            None => {
+                txn.commit().map_err(GroupFailure::soft)?;
+            }
         }
         if self.wal.is_some() {
             self.dirty = true;
