@@ -117,8 +117,10 @@ impl Backend {
                 .history_window(Some(options.history_window));
             // Lists and watches are served from the watch cache, so the engine's page cache only
             // backs writes and the odd direct read: keep it small so that memory follows the data,
-            // not the cache.
-            store_options.cache_size_bytes = 16 * 1024 * 1024;
+            // not the cache. Half of it buffers the pages changed since the last checkpoint: with
+            // 16 MiB, a page was often evicted (pwrite) and read back (pread) before the
+            // checkpoint wrote it again.
+            store_options.cache_size_bytes = 32 * 1024 * 1024;
             // The watch caches keep their own event windows; the store's ring only serves a
             // cache that resumes after a restart of its watch, so a small one does.
             store_options.event_ring_capacity = 1024;
