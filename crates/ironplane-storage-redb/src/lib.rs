@@ -10,7 +10,7 @@
 //! - **Group commit**: one writer thread takes every write waiting at that moment (and, while the
 //!   previous group's fsync runs, every write that arrives meanwhile) and pays one fsync for all
 //!   of them, so throughput rises with concurrency. With the log, successive groups share one redb
-//!   transaction, committed when a reader needs it or at a checkpoint.
+//!   transaction, committed when a reader needs it, every 100 ms, or at a checkpoint.
 //! - **History**: superseded versions and a revision log are kept for past reads, paginated lists
 //!   and watch resumption, compacted in the background by a time window and a byte bound.
 //! - **Watches** are served from an in-memory ring of recent events, or replayed from the log.

@@ -9,8 +9,9 @@
 //! With the write-ahead log (the default), "durable once" is: append the group's changes to the
 //! log and have the syncer thread ([`crate::syncer`]) `fdatasync` it and then publish the group,
 //! while this thread applies the next group. The groups go on into the same redb transaction,
-//! which is committed (with `Durability::None`) only when a reader needs what it holds
-//! ([`Shared::caught_up`]) or at a checkpoint: a group costs its B-tree inserts, not a commit.
+//! which is committed (with `Durability::None`) when a reader needs what it holds
+//! ([`Shared::caught_up`]), when it is 100 ms old, or at a checkpoint: a group costs its B-tree
+//! inserts, not a commit.
 //! A commit may include a group whose `fdatasync` is still running, and every read waits for
 //! durability of what it saw before returning ([`Shared::settled`]), so no caller sees a change
 //! that a crash could lose. The next record is appended only once the previous one's
@@ -40,6 +41,12 @@ use crate::schema::{
 };
 use crate::syncer::{self, Job, Settle};
 use crate::wal::{self, AppendError, Change, ChangeKind, Record, Wal, WalError};
+
+/// The longest the writer keeps groups in one open transaction. A commit's work grows with the
+/// pages changed since the last one (redb checksums each and updates the table roots); left to
+/// the checkpoint, a second's worth lengthened its pause, and with it the slowest requests.
+/// Ten commits a second cost next to nothing against one per group.
+const OPEN_TRANSACTION_MAX_AGE: Duration = Duration::from_millis(100);
 
 /// A message to the writer thread.
 pub(crate) enum Command {
@@ -363,6 +370,8 @@ pub(crate) struct Writer {
     open: Option<WriteTransaction>,
     /// How many groups the open transaction holds.
     open_groups: usize,
+    /// When the open transaction began.
+    opened: Instant,
     /// Readers asked for a commit while a group was being applied: commit once it is logged.
     commit_wanted: bool,
     /// Whom to tell when that commit is done.
@@ -389,6 +398,7 @@ impl Writer {
             last_checkpoint: Instant::now(),
             open: None,
             open_groups: 0,
+            opened: Instant::now(),
             commit_wanted: false,
             commit_waiters: Vec::new(),
         }
@@ -470,6 +480,9 @@ impl Writer {
             // Requests that came while the batch was applied wait for it to be logged.
             if self.commit_wanted {
                 self.commit_for_readers();
+            } else if self.open.is_some() && self.opened.elapsed() >= OPEN_TRANSACTION_MAX_AGE {
+                // A failure stops the store and is logged there; the next write hears of it.
+                let _ = self.commit_open();
             }
             if shutdown || self.stop_requested {
                 return;
@@ -756,6 +769,7 @@ impl Writer {
         let txn = match self.open.take() {
             Some(txn) => txn,
             None => {
+                self.opened = Instant::now();
                 let mut txn = self.db.begin_write().map_err(GroupFailure::soft)?;
                 if logged {
                     // Durable through the log; the checkpoint makes the tables durable later.
