@@ -195,8 +195,8 @@ impl Shared {
 
     /// Wait until redb's tables hold every published group, so that a read sees every write
     /// acknowledged before it began. With the log, the writer applies group after group to one
-    /// open transaction and commits it only when a reader asks (or at a checkpoint): this asks,
-    /// and waits for at most the group being applied and one commit.
+    /// open transaction and commits it when a reader asks (or every 100 ms, or at a checkpoint):
+    /// this asks, and waits for at most the group being applied and one commit.
     pub(crate) async fn caught_up(&self) -> Result<(), StorageError> {
         let target = self.published_seq.load(Ordering::Acquire);
         if self.visible_seq.load(Ordering::Acquire) >= target {

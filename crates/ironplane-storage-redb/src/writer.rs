@@ -876,7 +876,7 @@ impl Writer {
                     syncer.start_sync().map_err(GroupFailure::fatal)?;
                 }
                 // The record is in the file: from here on the group lives in the open transaction
-                // until a reader or a checkpoint commits it (`commit_open`).
+                // until a reader, the transaction's age or a checkpoint commits it (`commit_open`).
                 self.open = Some(txn);
                 self.open_groups += 1;
             }
