@@ -198,10 +198,9 @@ impl Shared {
     /// open transaction and commits it when a reader asks (or every 100 ms, or at a checkpoint):
     /// this asks, and waits for at most the group being applied and one commit.
     pub(crate) async fn caught_up(&self) -> Result<(), StorageError> {
-        let target = self.published_seq.load(Ordering::Acquire);
-        if self.visible_seq.load(Ordering::Acquire) >= target {
+        let Some(target) = self.tables_behind() else {
             return Ok(());
-        }
+        };
         if !self.commit_requested.swap(true, Ordering::AcqRel)
             && self.writer.send(Command::Commit(None)).is_err()
         {
@@ -214,8 +213,7 @@ impl Shared {
     /// [`caught_up`](Self::caught_up) for threads outside the async runtime (the housekeeper, the
     /// consistency check): blocks until the writer has committed what it applied.
     pub(crate) fn caught_up_blocking(&self) -> Result<(), StorageError> {
-        let target = self.published_seq.load(Ordering::Acquire);
-        if self.visible_seq.load(Ordering::Acquire) >= target {
+        if self.tables_behind().is_none() {
             return Ok(());
         }
         let (done, wait) = std::sync::mpsc::channel();
@@ -225,6 +223,13 @@ impl Shared {
         wait.recv()
             .map_err(|_| StorageError::Closed)?
             .map_err(StorageError::Unavailable)
+    }
+
+    /// The log sequence number of the last published group, when redb's committed tables do not
+    /// hold it yet.
+    fn tables_behind(&self) -> Option<u64> {
+        let target = self.published_seq.load(Ordering::Acquire);
+        (self.visible_seq.load(Ordering::Acquire) < target).then_some(target)
     }
 
     /// The writer took the pending commit request: the next reader that finds the tables behind
@@ -273,6 +278,16 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// The outcome of a spawned wait, which must come within five seconds.
+    async fn outcome(
+        reader: tokio::task::JoinHandle<Result<(), StorageError>>,
+    ) -> Result<(), StorageError> {
+        tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .unwrap()
+            .unwrap()
+    }
 
     fn shared(dir: &tempfile::TempDir) -> Arc<Shared> {
         shared_and_writer(dir).0
@@ -325,11 +340,7 @@ mod tests {
         shared.commit_request_taken();
         shared.mark_visible(5);
         for reader in [first, second] {
-            tokio::time::timeout(Duration::from_secs(5), reader)
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
+            outcome(reader).await.unwrap();
         }
 
         // Once the writer has taken the request, the next reader that finds it behind asks again.
@@ -342,10 +353,7 @@ mod tests {
         assert!(matches!(queue.try_recv(), Ok(Command::Commit(None))));
         // The commit fails: the reader hears why instead of waiting forever.
         shared.mark_failed("a commit failed");
-        let result = tokio::time::timeout(Duration::from_secs(5), third)
-            .await
-            .unwrap()
-            .unwrap();
+        let result = outcome(third).await;
         assert!(
             matches!(&result, Err(StorageError::Unavailable(m)) if m == "a commit failed"),
             "{result:?}"
@@ -377,11 +385,7 @@ mod tests {
             "returned before the whole group was durable"
         );
         shared.mark_durable(9);
-        tokio::time::timeout(Duration::from_secs(5), reader)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        outcome(reader).await.unwrap();
     }
 
     #[tokio::test]
@@ -395,10 +399,7 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         shared.mark_failed("the log failed");
-        let result = tokio::time::timeout(Duration::from_secs(5), reader)
-            .await
-            .unwrap()
-            .unwrap();
+        let result = outcome(reader).await;
         assert!(
             matches!(&result, Err(StorageError::Unavailable(m)) if m == "the log failed"),
             "{result:?}"
