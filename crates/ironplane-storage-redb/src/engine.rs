@@ -115,6 +115,10 @@ pub(crate) struct Shared {
     pub chunks: Arc<ChunkPool>,
     /// Set once by `close`.
     pub closed: AtomicBool,
+    /// Checkpoints completed (the log started over), for [`crate::StoreStats`].
+    pub checkpoints: AtomicU64,
+    /// Logged groups applied to a checkpoint's overlay, for [`crate::StoreStats`].
+    pub groups_during_checkpoints: AtomicU64,
     /// Wakes the housekeeper (a new early TTL, or shutdown); the flag means "shut down".
     pub wake: (Mutex<bool>, Condvar),
 }
@@ -143,6 +147,8 @@ impl Shared {
             ttl_due: AtomicU64::new(0),
             chunks: Arc::new(ChunkPool::default()),
             closed: AtomicBool::new(false),
+            checkpoints: AtomicU64::new(0),
+            groups_during_checkpoints: AtomicU64::new(0),
             wake: (Mutex::new(false), Condvar::new()),
         }
     }

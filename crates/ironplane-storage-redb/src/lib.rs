@@ -6,7 +6,8 @@
 //!   whose record of the group a syncer thread fsyncs while the writer applies the next group, or
 //!   (without the log) in a redb commit with `Durability::Immediate`. No read returns what is not
 //!   yet durable. It survives `kill -9` and power loss; the log is replayed at open and folded
-//!   into the redb file by periodic durable commits (checkpoints).
+//!   into the redb file by periodic durable commits (checkpoints), which run on a thread of
+//!   their own while the writer goes on.
 //! - **Group commit**: one writer thread takes every write waiting at that moment (and, while the
 //!   previous group's fsync runs, every write that arrives meanwhile) and pays one fsync for all
 //!   of them, so throughput rises with concurrency. With the log, successive groups share one redb
@@ -32,6 +33,7 @@
 
 mod arena;
 mod check;
+mod checkpoint;
 mod engine;
 mod housekeeping;
 mod options;
@@ -61,6 +63,17 @@ pub use options::RedbStoreOptions;
 use engine::{EngineError, Shared, lock, now_ms};
 use watch::Hub;
 use writer::{Command, Counters, Op, Outcome, WriteRequest, Writer};
+
+/// Counters of an open store's background work ([`RedbStore::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Checkpoints completed since the store opened: durable commits of the tables after which
+    /// the write-ahead log started over.
+    pub checkpoints: u64,
+    /// Groups that were logged and answered while a checkpoint was writing the tables (applied
+    /// to its overlay, then to the tables once it was done).
+    pub groups_during_checkpoints: u64,
+}
 
 /// The embedded store. Cheap to share behind an `Arc`; every method may be called concurrently.
 ///
@@ -143,7 +156,7 @@ impl RedbStore {
             }
             None => None,
         };
-        let writer = Writer::new(db, shared.clone(), counters, wal, syncer);
+        let writer = Writer::new(db, shared.clone(), counters, wal, syncer, tx.clone());
         threads.push(
             std::thread::Builder::new()
                 .name("ironplane-redb-writer".into())
@@ -178,6 +191,17 @@ impl RedbStore {
     /// How many watchers are currently live (registered for new events).
     pub fn live_watchers(&self) -> usize {
         self.shared.hub.live_watchers()
+    }
+
+    /// Counters of the store's background work since it opened.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            checkpoints: self.shared.checkpoints.load(Ordering::Relaxed),
+            groups_during_checkpoints: self
+                .shared
+                .groups_during_checkpoints
+                .load(Ordering::Relaxed),
+        }
     }
 
     /// Finish the writes already queued, end every watch and release the file. Later calls fail

@@ -17,9 +17,11 @@
 //! that a crash could lose. The next record is appended only once the previous one's
 //! `fdatasync` returned, so records reach the disk in order. Every
 //! [`wal_checkpoint_interval`](crate::RedbStoreOptions::wal_checkpoint_interval) the writer
-//! commits the open transaction and makes a durable redb commit (a checkpoint), and starts the
-//! log over. Without the log, every group commits with `Durability::Immediate` and is published
-//! by this thread. [`recover`] replays the log at open.
+//! commits the open transaction and has a thread of its own make a durable redb commit (a
+//! checkpoint, [`crate::checkpoint`]); meanwhile groups are applied to an overlay of the tables,
+//! and once the commit is done they are applied to the tables, made durable by a short
+//! checkpoint on this thread, and the log starts over. Without the log, every group commits with
+//! `Durability::Immediate` and is published by this thread. [`recover`] replays the log at open.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +35,7 @@ use ironplane_storage::{Deleted, Event, EventKind, KeyValue, Revision, StorageEr
 use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
 use tokio::sync::oneshot;
 
+use crate::checkpoint::{self, Checkpoint, Overlay};
 use crate::engine::{EngineError, Shared, now_ms};
 use crate::schema::{
     Current, FORMAT_VERSION, HISTORY, KV, LOG, LogEntry, LogKind, META, META_COMPACT,
@@ -57,6 +60,8 @@ pub(crate) enum Command {
     Commit(Option<Sender<Result<(), String>>>),
     /// Finish the writes queued before this one, then stop.
     Shutdown,
+    /// From the checkpoint thread: its durable commit is done (the writer collects the outcome).
+    CheckpointDone,
 }
 
 /// One write and where its answer goes.
@@ -234,6 +239,64 @@ impl<'t> Tables<'t> {
     }
 }
 
+/// What [`apply`] validates a write against and changes: redb's tables in the writer's
+/// transaction, or, while a checkpoint runs, its [`Overlay`].
+pub(crate) trait ApplyTarget {
+    /// Whether `key` has a current version.
+    fn exists(&self, key: &str) -> Result<bool, EngineError>;
+    /// The current version of `key`.
+    fn current(&self, key: &str) -> Result<Option<Current>, EngineError>;
+    /// Make `current` (whose modification revision is the next revision) the version of `key`,
+    /// superseding `old`.
+    fn put(
+        &mut self,
+        counters: &mut Counters,
+        key: &str,
+        current: &Current,
+        old: Option<&Current>,
+        now: u64,
+    ) -> Result<(), EngineError>;
+    /// Delete `key`, whose current version is `old`, at the next revision; returns it.
+    fn remove(
+        &mut self,
+        counters: &mut Counters,
+        key: &str,
+        old: &Current,
+        now: u64,
+    ) -> Result<u64, EngineError>;
+}
+
+impl ApplyTarget for Tables<'_> {
+    fn exists(&self, key: &str) -> Result<bool, EngineError> {
+        Ok(self.kv.get(key.as_bytes())?.is_some())
+    }
+
+    fn current(&self, key: &str) -> Result<Option<Current>, EngineError> {
+        read_current(self, key)
+    }
+
+    fn put(
+        &mut self,
+        counters: &mut Counters,
+        key: &str,
+        current: &Current,
+        old: Option<&Current>,
+        now: u64,
+    ) -> Result<(), EngineError> {
+        put(self, counters, key, current, old, now)
+    }
+
+    fn remove(
+        &mut self,
+        counters: &mut Counters,
+        key: &str,
+        old: &Current,
+        now: u64,
+    ) -> Result<u64, EngineError> {
+        remove(self, counters, key, old, now)
+    }
+}
+
 /// Why a group did not commit.
 struct GroupFailure {
     error: EngineError,
@@ -376,6 +439,10 @@ pub(crate) struct Writer {
     commit_wanted: bool,
     /// Whom to tell when that commit is done.
     commit_waiters: Vec<Sender<Result<(), String>>>,
+    /// The checkpoint running beside this thread, if one is.
+    checkpoint: Option<Checkpoint>,
+    /// This thread's own queue, on which the checkpoint thread says it is done.
+    wake: Sender<Command>,
 }
 
 impl Writer {
@@ -385,6 +452,7 @@ impl Writer {
         counters: Counters,
         wal: Option<Wal>,
         syncer: Option<SyncerHandle>,
+        wake: Sender<Command>,
     ) -> Self {
         Self {
             db,
@@ -401,6 +469,8 @@ impl Writer {
             opened: Instant::now(),
             commit_wanted: false,
             commit_waiters: Vec::new(),
+            checkpoint: None,
+            wake,
         }
     }
 
@@ -418,7 +488,9 @@ impl Writer {
         let idle_budget = busy_budget.saturating_mul(8);
         loop {
             self.maybe_checkpoint();
-            let compaction_pending = self.counters.compacted_through < self.counters.compact;
+            // No compaction step while a checkpoint runs: the tables are not the writer's then.
+            let compaction_pending = self.checkpoint.is_none()
+                && self.counters.compacted_through < self.counters.compact;
             let first = if compaction_pending {
                 match rx.try_recv() {
                     Ok(command) => Some(command),
@@ -430,7 +502,7 @@ impl Writer {
                 match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
                     Ok(command) => Some(command),
                     Err(RecvTimeoutError::Timeout) => {
-                        self.checkpoint();
+                        self.start_checkpoint();
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => return,
@@ -458,6 +530,8 @@ impl Writer {
                 }
                 Command::Commit(waiter) => self.want_commit(waiter),
                 Command::Shutdown => shutdown = true,
+                // Collected by `maybe_checkpoint` at the top of the loop.
+                Command::CheckpointDone => {}
             }
             while !shutdown && batch.len() < max_ops && bytes < max_bytes {
                 match rx.try_recv() {
@@ -467,22 +541,26 @@ impl Writer {
                     }
                     Ok(Command::Commit(waiter)) => self.want_commit(waiter),
                     Ok(Command::Shutdown) => shutdown = true,
+                    Ok(Command::CheckpointDone) => {}
                     Err(_) => break,
                 }
             }
             // A reader waits for groups already applied, not for this batch: serve it first.
-            if self.commit_wanted {
+            if self.commit_wanted && self.checkpoint.is_none() {
                 self.commit_for_readers();
             }
             if !batch.is_empty() {
                 self.process(batch, Some(rx), busy_budget);
             }
-            // Requests that came while the batch was applied wait for it to be logged.
-            if self.commit_wanted {
-                self.commit_for_readers();
-            } else if self.open.is_some() && self.opened.elapsed() >= OPEN_TRANSACTION_MAX_AGE {
-                // A failure stops the store and is logged there; the next write hears of it.
-                let _ = self.commit_open();
+            // Requests that came while the batch was applied wait for it to be logged (and, while
+            // a checkpoint runs, for the checkpoint: until then the tables are not the writer's).
+            if self.checkpoint.is_none() {
+                if self.commit_wanted {
+                    self.commit_for_readers();
+                } else if self.open.is_some() && self.opened.elapsed() >= OPEN_TRANSACTION_MAX_AGE {
+                    // A failure stops the store and is logged there; the next write hears of it.
+                    let _ = self.commit_open();
+                }
             }
             if shutdown || self.stop_requested {
                 return;
@@ -490,9 +568,9 @@ impl Writer {
         }
     }
 
-    /// When the next checkpoint is due, if one is owed.
+    /// When the next checkpoint is due, if one is owed and none is running.
     fn checkpoint_due(&self) -> Option<Instant> {
-        (self.dirty && self.failed.is_none())
+        (self.dirty && self.failed.is_none() && self.checkpoint.is_none())
             .then(|| self.last_checkpoint + self.shared.options.wal_checkpoint_interval)
     }
 
@@ -551,39 +629,140 @@ impl Writer {
         }
     }
 
-    /// Checkpoint if the interval has passed or the log has grown past its byte bound.
+    /// Collect a finished checkpoint (or wait for one whose overlay has grown past the log's
+    /// byte bound); start one if the interval has passed or the log has grown past that bound.
     fn maybe_checkpoint(&mut self) {
+        let bound = self.shared.options.wal_checkpoint_bytes;
+        if let Some(checkpoint) = &self.checkpoint {
+            let overgrown =
+                u64::try_from(checkpoint.overlay.logged_bytes).unwrap_or(u64::MAX) >= bound;
+            if checkpoint.is_done() || overgrown {
+                self.finish_checkpoint();
+            }
+            return;
+        }
         let Some(due) = self.checkpoint_due() else {
             return;
         };
         let pending = self.wal.as_ref().map_or(0, Wal::pending_bytes);
-        if Instant::now() >= due || pending >= self.shared.options.wal_checkpoint_bytes {
-            self.checkpoint();
+        if Instant::now() >= due || pending >= bound {
+            self.start_checkpoint();
         }
     }
 
-    /// A durable redb commit, which persists every non-durable commit before it: the tables now
-    /// hold every log record, so the log starts over at the front of its file.
-    fn checkpoint(&mut self) {
-        self.last_checkpoint = Instant::now();
-        // Let the group in flight reach the log first, so that the log starts over only once
-        // every record before the checkpoint is settled.
-        if let Err(err) = self.settle_in_flight() {
-            tracing::error!(error = %err, "checkpoint skipped");
+    /// Commit the open transaction and hand the durable commit to a thread of its own; groups go
+    /// to the checkpoint's overlay until it is done ([`crate::checkpoint`]).
+    fn start_checkpoint(&mut self) {
+        if self.checkpoint.is_some() {
             return;
         }
-        if self.commit_open().is_err() {
+        if !self.prepare_checkpoint() {
             return;
         }
-        let result = (|| -> Result<(), EngineError> {
-            let mut txn = self.db.begin_write()?;
-            txn.set_durability(Durability::Immediate)?;
-            if self.shared.options.quick_repair {
-                txn.set_quick_repair(true);
+        match Checkpoint::start(
+            &self.db,
+            self.shared.options.quick_repair,
+            self.counters,
+            self.wake.clone(),
+        ) {
+            Ok(checkpoint) => self.checkpoint = Some(checkpoint),
+            // Nothing changed yet: checkpoint here, as without the thread.
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot start a checkpoint thread");
+                self.checkpoint();
             }
-            txn.commit()?;
-            Ok(())
-        })();
+        }
+    }
+
+    /// Wait for the running checkpoint, apply the groups logged meanwhile to the tables, and,
+    /// if its commit succeeded, make those durable too and start the log over.
+    fn finish_checkpoint(&mut self) {
+        let Some(checkpoint) = self.checkpoint.take() else {
+            return;
+        };
+        let (result, overlay) = checkpoint.finish();
+        tracing::debug!(
+            took = ?self.last_checkpoint.elapsed(),
+            groups_meanwhile = overlay.records.len(),
+            "checkpoint beside the writer"
+        );
+        if self.failed.is_some() {
+            // The store has stopped; the next open's recovery replays whatever is logged.
+            return;
+        }
+        let nothing_meanwhile = overlay.records.is_empty();
+        self.shared
+            .groups_during_checkpoints
+            .fetch_add(overlay.records.len() as u64, Ordering::Relaxed);
+        if !nothing_meanwhile && let Err(err) = self.apply_overlay(overlay) {
+            tracing::error!(error = %err, "cannot apply the groups logged during a checkpoint");
+            let message = format!(
+                "the store refuses writes until it is reopened (whose recovery replays the \
+                 logged writes): {err}"
+            );
+            self.shared.mark_failed(&message);
+            self.failed = Some(message);
+            return;
+        }
+        match result {
+            // Nothing was logged since the snapshot (and nothing is in flight: the checkpoint
+            // began with none): the tables durably hold the whole log.
+            Ok(()) if nothing_meanwhile => self.log_starts_over(),
+            // The tables are durable up to the snapshot; make the rest durable (a short
+            // checkpoint: only the pages of the groups since) and start the log over.
+            Ok(()) => self.checkpoint(),
+            // The log still holds every record: nothing is lost, the next checkpoint retries.
+            Err(err) => tracing::error!(error = %err, "checkpoint failed"),
+        }
+    }
+
+    /// Apply the groups logged during a checkpoint to a new open transaction, as recovery
+    /// replays the log, and check that they lead to the counters the writer has.
+    fn apply_overlay(&mut self, overlay: Overlay) -> Result<(), EngineError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::None)?;
+        let mut counters = overlay.base;
+        {
+            let mut tables = Tables::open(&txn)?;
+            replay_records(&mut tables, &mut counters, &overlay.records)
+                .map_err(|err| err.into_error(&wal::path_for(&self.shared.path)))?;
+        }
+        if (counters.revision, counters.compact, counters.wal_seq)
+            != (
+                self.counters.revision,
+                self.counters.compact,
+                self.counters.wal_seq,
+            )
+        {
+            return Err(WalError::Corrupt {
+                path: wal::path_for(&self.shared.path).display().to_string(),
+                detail: format!(
+                    "the groups logged during a checkpoint lead to revision {} and record {}, \
+                     not {} and {}",
+                    counters.revision,
+                    counters.wal_seq,
+                    self.counters.revision,
+                    self.counters.wal_seq
+                ),
+            }
+            .into());
+        }
+        // Replaying also counted the bytes that history keeps.
+        self.counters.retained_bytes = counters.retained_bytes;
+        self.open = Some(txn);
+        self.open_groups = overlay.records.len();
+        self.opened = Instant::now();
+        Ok(())
+    }
+
+    /// A durable redb commit on this thread, which persists every non-durable commit before it:
+    /// the tables now hold every log record, so the log starts over at the front of its file.
+    /// Used for the short checkpoint after one that ran beside the writer, and at close.
+    fn checkpoint(&mut self) {
+        if !self.prepare_checkpoint() {
+            return;
+        }
+        let result = checkpoint::durable_commit(&self.db, self.shared.options.quick_repair);
         tracing::debug!(
             took = ?self.last_checkpoint.elapsed(),
             log_bytes = self.wal.as_ref().map_or(0, Wal::pending_bytes),
@@ -594,7 +773,25 @@ impl Writer {
             tracing::error!(error = %err, "checkpoint failed");
             return;
         }
+        self.log_starts_over();
+    }
+
+    /// What every checkpoint does first: start its clock, let the group in flight reach the log
+    /// (so that the log starts over only once every record before the checkpoint is settled)
+    /// and commit the open transaction. False if either failed (logged; the store has stopped).
+    fn prepare_checkpoint(&mut self) -> bool {
+        self.last_checkpoint = Instant::now();
+        if let Err(err) = self.settle_in_flight() {
+            tracing::error!(error = %err, "checkpoint skipped");
+            return false;
+        }
+        self.commit_open().is_ok()
+    }
+
+    /// The tables durably hold every record in the log: start it over at the front of its file.
+    fn log_starts_over(&mut self) {
         self.dirty = false;
+        self.shared.checkpoints.fetch_add(1, Ordering::Relaxed);
         if let Some(wal) = &mut self.wal {
             wal.restart();
             // A burst of large groups may have grown the file far past its usual size.
@@ -615,6 +812,8 @@ impl Writer {
     /// At shutdown: a last checkpoint, and an empty log, so that the next open reads nothing.
     fn finish(&mut self) {
         let _ = self.settle_in_flight();
+        // The checkpoint thread must be done with the file before the store closes it.
+        self.finish_checkpoint();
         if let Some(syncer) = self.syncer.take() {
             syncer.finish();
         }
@@ -730,7 +929,12 @@ impl Writer {
                     self.shared.mark_failed(message);
                     return false;
                 }
-                // The transaction was rolled back; start again from what is committed.
+                // The transaction (or the overlay) was rolled back; start again from what is
+                // committed. A soft failure means no logged group was held: the overlay holds
+                // only the failed group's changes.
+                if let Some(checkpoint) = &mut self.checkpoint {
+                    checkpoint.overlay.discard_unlogged();
+                }
                 match Counters::load(&self.db) {
                     Ok(counters) => self.counters = counters,
                     Err(err) => tracing::error!(error = %err, "cannot reload counters"),
@@ -747,16 +951,42 @@ impl Writer {
         arrivals: Option<&Receiver<Command>>,
         compaction_budget: usize,
     ) -> Result<Committed, GroupFailure> {
-        let mut counters = self.counters;
-        let mut results = Vec::with_capacity(ops.len());
-        let mut events = Vec::with_capacity(ops.len());
-        let mut changes = Vec::new();
+        // While a checkpoint runs, the group goes to its overlay instead of the tables.
+        let mut checkpoint = self.checkpoint.take();
+        let result = self.commit_group_to(
+            checkpoint.as_mut().map(|c| &mut c.overlay),
+            ops,
+            replies,
+            arrivals,
+            compaction_budget,
+        );
+        self.checkpoint = checkpoint;
+        result
+    }
+
+    fn commit_group_to(
+        &mut self,
+        mut overlay: Option<&mut Overlay>,
+        ops: &mut Vec<Op>,
+        replies: &mut Vec<oneshot::Sender<Reply>>,
+        arrivals: Option<&Receiver<Command>>,
+        compaction_budget: usize,
+    ) -> Result<Committed, GroupFailure> {
         let logged = self.wal.is_some();
-        let now = now_ms();
-        let mut stop = false;
-        // Dropping a transaction that holds logged groups would lose them until the next open:
-        // any failure then stops the store.
-        let holds_logged = self.open_groups > 0;
+        let mut group = Group {
+            counters: self.counters,
+            results: Vec::with_capacity(ops.len()),
+            events: Vec::with_capacity(ops.len()),
+            changes: Vec::new(),
+            now: now_ms(),
+            commit_asked: false,
+            commit_waiters: Vec::new(),
+            stop: false,
+        };
+        // Dropping a transaction (or an overlay) that holds logged groups would lose them until
+        // the next open: any failure then stops the store.
+        let holds_logged =
+            self.open_groups > 0 || overlay.as_ref().is_some_and(|o| !o.records.is_empty());
         let failure = |error: EngineError| {
             if holds_logged {
                 GroupFailure::fatal(error)
@@ -764,128 +994,117 @@ impl Writer {
                 GroupFailure::soft(error)
             }
         };
-        let mut commit_asked = false;
-        let mut commit_waiters = Vec::new();
-        let txn = match self.open.take() {
-            Some(txn) => txn,
+        // While the previous group's fdatasync runs, this group cannot be logged yet: the writes
+        // that arrive meanwhile join it instead of waiting for the next group.
+        let options = &self.shared.options;
+        let limits = (options.max_batch_ops.max(1), options.max_batch_bytes.max(1));
+        let gather = match (self.syncer.as_mut(), arrivals) {
+            (Some(syncer), Some(arrivals)) => Some(Gather {
+                arrivals,
+                syncer,
+                max_ops: limits.0,
+                max_bytes: limits.1,
+            }),
+            _ => None,
+        };
+        let (applied, txn) = match overlay.as_deref_mut() {
+            Some(overlay) => (apply_group(overlay, ops, replies, &mut group, gather), None),
             None => {
-                self.opened = Instant::now();
-                let mut txn = self.db.begin_write().map_err(GroupFailure::soft)?;
-                if logged {
-                    // Durable through the log; the checkpoint makes the tables durable later.
-                    txn.set_durability(Durability::None)
-                        .map_err(GroupFailure::soft)?;
-                } else {
-                    txn.set_durability(Durability::Immediate)
-                        .map_err(GroupFailure::soft)?;
-                    if self.shared.options.quick_repair {
-                        txn.set_quick_repair(true);
+                let txn = match self.open.take() {
+                    Some(txn) => txn,
+                    None => {
+                        self.opened = Instant::now();
+                        let mut txn = self.db.begin_write().map_err(GroupFailure::soft)?;
+                        if logged {
+                            // Durable through the log; the checkpoint makes the tables durable
+                            // later.
+                            txn.set_durability(Durability::None)
+                                .map_err(GroupFailure::soft)?;
+                        } else {
+                            txn.set_durability(Durability::Immediate)
+                                .map_err(GroupFailure::soft)?;
+                            if self.shared.options.quick_repair {
+                                txn.set_quick_repair(true);
+                            }
+                        }
+                        txn
                     }
-                }
-                txn
+                };
+                let applied = (|| -> Result<(), EngineError> {
+                    let mut tables = Tables::open(&txn)?;
+                    apply_group(&mut tables, ops, replies, &mut group, gather)?;
+                    if group.counters.compacted_through < group.counters.compact {
+                        compact_step(&mut tables, &mut group.counters, compaction_budget)?;
+                    }
+                    if !logged {
+                        group.counters.store(&mut txn.open_table(META)?)?;
+                    }
+                    Ok(())
+                })();
+                (applied, Some(txn))
             }
         };
-        let applied = (|| -> Result<(), EngineError> {
-            let mut tables = Tables::open(&txn)?;
-            for op in ops.iter() {
-                let result = apply(
-                    &mut tables,
-                    &mut counters,
-                    op,
-                    now,
-                    &mut events,
-                    &mut changes,
-                )?;
-                results.push(result);
-            }
-            // While the previous group's fdatasync runs, this group cannot be logged yet: the
-            // writes that arrive meanwhile join it instead of waiting for the next group.
-            if let (Some(syncer), Some(arrivals)) = (self.syncer.as_mut(), arrivals) {
-                let max_ops = self.shared.options.max_batch_ops.max(1);
-                let max_bytes = self.shared.options.max_batch_bytes.max(1);
-                let mut bytes: usize = ops.iter().map(Op::value_len).sum();
-                while ops.len() < max_ops && bytes < max_bytes && !syncer.settled() {
-                    match arrivals.try_recv() {
-                        Ok(Command::Write(request)) => {
-                            bytes += request.op.value_len();
-                            // Its caller hears of the group's failure too, should apply fail.
-                            replies.push(request.reply);
-                            let result = apply(
-                                &mut tables,
-                                &mut counters,
-                                &request.op,
-                                now,
-                                &mut events,
-                                &mut changes,
-                            )?;
-                            results.push(result);
-                            ops.push(request.op);
-                        }
-                        // A reader waits for what is applied: log this group and commit.
-                        Ok(Command::Commit(waiter)) => {
-                            commit_asked = true;
-                            commit_waiters.extend(waiter);
-                            break;
-                        }
-                        Ok(Command::Shutdown) => {
-                            stop = true;
-                            break;
-                        }
-                        // Nothing waiting: wait for the acknowledgement itself below.
-                        Err(_) => break,
-                    }
-                }
-            }
-            if counters.compacted_through < counters.compact {
-                compact_step(&mut tables, &mut counters, compaction_budget)?;
-            }
-            if logged && (!changes.is_empty() || counters.compact != self.counters.compact) {
-                counters.wal_seq += 1;
-            }
-            if !logged {
-                counters.store(&mut txn.open_table(META)?)?;
-            }
-            Ok(())
-        })()
-        .map_err(failure);
+        let Group {
+            mut counters,
+            results,
+            events,
+            changes,
+            now,
+            commit_asked,
+            mut commit_waiters,
+            stop,
+        } = group;
         self.stop_requested |= stop;
         self.commit_wanted |= commit_asked;
         self.commit_waiters.append(&mut commit_waiters);
-        applied?;
-        match &mut self.wal {
-            Some(wal) if counters.wal_seq != self.counters.wal_seq => {
+        applied.map_err(failure)?;
+        if logged && (!changes.is_empty() || counters.compact != self.counters.compact) {
+            counters.wal_seq += 1;
+        }
+        match (&mut self.wal, txn) {
+            (Some(wal), txn) if counters.wal_seq != self.counters.wal_seq => {
                 let record = Record {
                     seq: counters.wal_seq,
                     base_revision: self.counters.revision,
                     commit_ms: now,
                     compact: counters.compact,
                     changes,
-                }
-                .encode()
-                .map_err(|err| failure(err.into()))?;
+                };
+                let encoded = record.encode().map_err(|err| failure(err.into()))?;
                 // Records reach the disk in order: this one is appended only once the previous
                 // one is durable. A failure there rolls this group back (dropping `txn`).
                 if let Some(syncer) = &mut self.syncer {
                     syncer.wait().map_err(GroupFailure::fatal)?;
                 }
-                wal.write(&record).map_err(|err| match err {
+                wal.write(&encoded).map_err(|err| match err {
                     AppendError::NotWritten(err) => failure(err.into()),
                     AppendError::Unknown(err) => GroupFailure::fatal(err),
                 })?;
                 if let Some(syncer) = &mut self.syncer {
                     syncer.start_sync().map_err(GroupFailure::fatal)?;
                 }
-                // The record is in the file: from here on the group lives in the open transaction
-                // until a reader, the transaction's age or a checkpoint commits it (`commit_open`).
-                self.open = Some(txn);
-                self.open_groups += 1;
+                // The record is in the file: from here on the group lives in the open
+                // transaction until a reader, the transaction's age or a checkpoint commits it
+                // (`commit_open`), or in the overlay until the checkpoint is done.
+                match (txn, overlay) {
+                    (Some(txn), _) => {
+                        self.open = Some(txn);
+                        self.open_groups += 1;
+                    }
+                    (None, Some(overlay)) => overlay.logged(record),
+                    (None, None) => {}
+                }
             }
             // Nothing to log (refused writes, compaction steps): what changed waits in the open
-            // transaction with the rest.
-            Some(_) => self.open = Some(txn),
-            None => {
-                txn.commit().map_err(GroupFailure::soft)?;
+            // transaction (or the overlay) with the rest.
+            (Some(_), txn) => {
+                if let Some(txn) = txn {
+                    self.open = Some(txn);
+                }
             }
+            (None, Some(txn)) => txn.commit().map_err(GroupFailure::soft)?,
+            // Without the log there are no checkpoints, hence no overlay.
+            (None, None) => {}
         }
         if self.wal.is_some() {
             self.dirty = true;
@@ -896,6 +1115,94 @@ impl Writer {
             events,
         })
     }
+}
+
+/// A group being applied: what it has done so far.
+struct Group {
+    counters: Counters,
+    results: Vec<Reply>,
+    events: Vec<Event>,
+    changes: Vec<Change>,
+    now: u64,
+    /// A reader asked for a commit while the group took in writes.
+    commit_asked: bool,
+    commit_waiters: Vec<Sender<Result<(), String>>>,
+    /// A `Shutdown` arrived while the group took in writes.
+    stop: bool,
+}
+
+/// Where a group takes in the writes that arrive while the previous group's `fdatasync` runs.
+struct Gather<'a> {
+    arrivals: &'a Receiver<Command>,
+    syncer: &'a mut SyncerHandle,
+    max_ops: usize,
+    max_bytes: usize,
+}
+
+/// Apply `ops` in order to `target`, then (with `gather`) every write that arrives until the
+/// previous record is durable.
+fn apply_group<T: ApplyTarget>(
+    target: &mut T,
+    ops: &mut Vec<Op>,
+    replies: &mut Vec<oneshot::Sender<Reply>>,
+    group: &mut Group,
+    gather: Option<Gather<'_>>,
+) -> Result<(), EngineError> {
+    for op in ops.iter() {
+        let result = apply(
+            target,
+            &mut group.counters,
+            op,
+            group.now,
+            &mut group.events,
+            &mut group.changes,
+        )?;
+        group.results.push(result);
+    }
+    let Some(Gather {
+        arrivals,
+        syncer,
+        max_ops,
+        max_bytes,
+    }) = gather
+    else {
+        return Ok(());
+    };
+    let mut bytes: usize = ops.iter().map(Op::value_len).sum();
+    while ops.len() < max_ops && bytes < max_bytes && !syncer.settled() {
+        match arrivals.try_recv() {
+            Ok(Command::Write(request)) => {
+                bytes += request.op.value_len();
+                // Its caller hears of the group's failure too, should apply fail.
+                replies.push(request.reply);
+                let result = apply(
+                    target,
+                    &mut group.counters,
+                    &request.op,
+                    group.now,
+                    &mut group.events,
+                    &mut group.changes,
+                )?;
+                group.results.push(result);
+                ops.push(request.op);
+            }
+            // A reader waits for what is applied: log this group and commit.
+            Ok(Command::Commit(waiter)) => {
+                group.commit_asked = true;
+                group.commit_waiters.extend(waiter);
+                break;
+            }
+            Ok(Command::Shutdown) => {
+                group.stop = true;
+                break;
+            }
+            // The writer looks at the checkpoint between groups.
+            Ok(Command::CheckpointDone) => {}
+            // Nothing waiting: wait for the acknowledgement itself.
+            Err(_) => break,
+        }
+    }
+    Ok(())
 }
 
 /// Replay the write-ahead log at `path` into the database: every whole record after the last one
@@ -911,51 +1218,18 @@ pub(crate) fn recover(
     if records.is_empty() {
         return Ok(0);
     }
-    let mismatch = |detail: String| -> EngineError {
-        WalError::Corrupt {
-            path: path.display().to_string(),
-            detail,
-        }
-        .into()
-    };
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
     if quick_repair {
         txn.set_quick_repair(true);
     }
-    let mut replayed = 0;
-    {
+    let replayed = {
         let mut tables = Tables::open(&txn)?;
-        for record in &records {
-            if record.seq != counters.wal_seq + 1 || record.base_revision != counters.revision {
-                return Err(mismatch(format!(
-                    "record {} starts after revision {}, but the database holds record {} and \
-                     revision {}",
-                    record.seq, record.base_revision, counters.wal_seq, counters.revision
-                )));
-            }
-            for change in &record.changes {
-                replay_change(&mut tables, &mut counters, change, record.commit_ms).map_err(
-                    |err| match err {
-                        Replay::Engine(err) => err,
-                        Replay::Mismatch(detail) => {
-                            mismatch(format!("record {}: {detail}", record.seq))
-                        }
-                    },
-                )?;
-                replayed += 1;
-            }
-            if record.compact > counters.revision {
-                return Err(mismatch(format!(
-                    "record {} compacts through {} beyond its revision {}",
-                    record.seq, record.compact, counters.revision
-                )));
-            }
-            counters.compact = counters.compact.max(record.compact);
-            counters.wal_seq = record.seq;
-        }
+        let replayed = replay_records(&mut tables, &mut counters, &records)
+            .map_err(|err| err.into_error(path))?;
         counters.store(&mut txn.open_table(META)?)?;
-    }
+        replayed
+    };
     txn.commit()?;
     tracing::info!(
         records = records.len(),
@@ -966,10 +1240,62 @@ pub(crate) fn recover(
     Ok(replayed)
 }
 
+/// Apply logged records to the tables, each checked to follow the state before it; returns how
+/// many changes they held. Recovery replays the log this way, and the writer the groups logged
+/// during a checkpoint. `Err` describes a record that does not follow.
+fn replay_records(
+    tables: &mut Tables<'_>,
+    counters: &mut Counters,
+    records: &[Record],
+) -> Result<usize, Replay> {
+    let mut replayed = 0;
+    for record in records {
+        if record.seq != counters.wal_seq + 1 || record.base_revision != counters.revision {
+            return Err(Replay::Mismatch(format!(
+                "record {} starts after revision {}, but the database holds record {} and \
+                 revision {}",
+                record.seq, record.base_revision, counters.wal_seq, counters.revision
+            )));
+        }
+        for change in &record.changes {
+            replay_change(tables, counters, change, record.commit_ms).map_err(|err| match err {
+                Replay::Mismatch(detail) => {
+                    Replay::Mismatch(format!("record {}: {detail}", record.seq))
+                }
+                other => other,
+            })?;
+            replayed += 1;
+        }
+        if record.compact > counters.revision {
+            return Err(Replay::Mismatch(format!(
+                "record {} compacts through {} beyond its revision {}",
+                record.seq, record.compact, counters.revision
+            )));
+        }
+        counters.compact = counters.compact.max(record.compact);
+        counters.wal_seq = record.seq;
+    }
+    Ok(replayed)
+}
+
 enum Replay {
     Engine(EngineError),
     /// The change does not apply to the state it was recorded on.
     Mismatch(String),
+}
+
+impl Replay {
+    /// The error to report for the log at `path`.
+    fn into_error(self, path: &Path) -> EngineError {
+        match self {
+            Replay::Engine(err) => err,
+            Replay::Mismatch(detail) => WalError::Corrupt {
+                path: path.display().to_string(),
+                detail,
+            }
+            .into(),
+        }
+    }
 }
 
 impl From<EngineError> for Replay {
@@ -1046,8 +1372,8 @@ fn put_change(key: &str, current: &Current, prev_mod: u64) -> Change {
 /// Apply one operation on top of the group so far. `Ok(Err(..))` is a refused request (the group
 /// goes on); `Err(..)` is an engine failure (the group is abandoned). Each accepted change is
 /// added to `events` and, as the log will record it, to `changes`.
-fn apply(
-    t: &mut Tables<'_>,
+fn apply<T: ApplyTarget>(
+    t: &mut T,
     counters: &mut Counters,
     op: &Op,
     now: u64,
@@ -1060,7 +1386,7 @@ fn apply(
             value,
             expiry_ms,
         } => {
-            if t.kv.get(key.as_bytes())?.is_some() {
+            if t.exists(key)? {
                 return Ok(Err(StorageError::AlreadyExists { key: key.clone() }));
             }
             let rev = counters.revision + 1;
@@ -1071,7 +1397,7 @@ fn apply(
                 expiry_ms: *expiry_ms,
                 value: value.clone(),
             };
-            put(t, counters, key, &current, None, now)?;
+            t.put(counters, key, &current, None, now)?;
             changes.push(put_change(key, &current, 0));
             let kv = current.to_kv(key);
             events.push(Event {
@@ -1087,7 +1413,7 @@ fn apply(
             expected,
             expiry_ms,
         } => {
-            let Some(old) = read_current(t, key)? else {
+            let Some(old) = t.current(key)? else {
                 return Ok(Err(StorageError::NotFound { key: key.clone() }));
             };
             if rev_i64(old.mod_revision) != *expected {
@@ -1104,7 +1430,7 @@ fn apply(
                 expiry_ms: *expiry_ms,
                 value: value.clone(),
             };
-            put(t, counters, key, &current, Some(&old), now)?;
+            t.put(counters, key, &current, Some(&old), now)?;
             changes.push(put_change(key, &current, old.mod_revision));
             let kv = current.to_kv(key);
             events.push(Event {
@@ -1115,7 +1441,7 @@ fn apply(
             Ok(Ok(Outcome::Put(kv)))
         }
         Op::Delete { key, expected } => {
-            let Some(old) = read_current(t, key)? else {
+            let Some(old) = t.current(key)? else {
                 return Ok(Err(StorageError::NotFound { key: key.clone() }));
             };
             if let Some(expected) = expected
@@ -1130,7 +1456,7 @@ fn apply(
             Ok(Ok(delete(t, counters, key, &old, now, events, changes)?))
         }
         Op::Expire { key, expected } => {
-            let Some(old) = read_current(t, key)? else {
+            let Some(old) = t.current(key)? else {
                 return Ok(Ok(Outcome::Skipped));
             };
             if old.mod_revision != *expected || old.expiry_ms == 0 || old.expiry_ms > now {
@@ -1243,8 +1569,8 @@ fn remove(
     Ok(rev)
 }
 
-fn delete(
-    t: &mut Tables<'_>,
+fn delete<T: ApplyTarget>(
+    t: &mut T,
     counters: &mut Counters,
     key: &str,
     old: &Current,
@@ -1252,7 +1578,7 @@ fn delete(
     events: &mut Vec<Event>,
     changes: &mut Vec<Change>,
 ) -> Result<Outcome, EngineError> {
-    let rev = remove(t, counters, key, old, now)?;
+    let rev = t.remove(counters, key, old, now)?;
     changes.push(Change {
         kind: ChangeKind::Delete,
         key: key.to_owned(),

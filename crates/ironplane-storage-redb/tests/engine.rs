@@ -333,3 +333,107 @@ async fn a_second_open_of_the_same_file_is_refused() {
     let err = RedbStore::open(options(&dir)).unwrap_err();
     assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
 }
+
+/// Writers and readers go on while checkpoints write the tables: each write is validated against
+/// the writes before it (a few keys per writer, so a key is written several times during one
+/// checkpoint), a read after an acknowledged write sees it, and the groups applied to a
+/// checkpoint's overlay reach the tables (consistent, and the same after a reopen).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_and_reads_go_on_while_a_checkpoint_runs() {
+    const WRITERS: usize = 8;
+    const KEYS: usize = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let open = || RedbStore::open(options(&dir).wal_checkpoint_interval(Duration::from_millis(20)));
+    let store = Arc::new(open().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut tasks = Vec::new();
+    for writer in 0..WRITERS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            // Each writer owns its keys: (value, modification revision) of each, or none.
+            let mut model: Vec<Option<(String, i64)>> = vec![None; KEYS];
+            let mut step = 0usize;
+            while (step < 400
+                || store.stats().groups_during_checkpoints < 20
+                || store.stats().checkpoints < 3)
+                && Instant::now() < deadline
+            {
+                let k = step % KEYS;
+                let key = format!("/overlay/{writer}/{k:03}");
+                // A kilobyte per value, so that each checkpoint has pages to write.
+                let value = format!("{writer}-{step}-{}", "v".repeat(1024));
+                model[k] = match (&model[k], step % 5) {
+                    (None, _) => {
+                        let kv = store
+                            .create(&key, Bytes::from(value.clone()), None)
+                            .await
+                            .unwrap();
+                        Some((value, kv.mod_revision))
+                    }
+                    (Some((_, rev)), 4) => {
+                        store.delete(&key, Some(*rev)).await.unwrap();
+                        None
+                    }
+                    (Some((_, rev)), _) => {
+                        let kv = store
+                            .update(&key, Bytes::from(value.clone()), *rev, None)
+                            .await
+                            .unwrap();
+                        Some((value, kv.mod_revision))
+                    }
+                };
+                // A read waits for the checkpoint to end; most writes do not read.
+                if step % 16 != 15 {
+                    step += 1;
+                    continue;
+                }
+                let read = store.get(&key, None).await.unwrap().kv;
+                assert_eq!(
+                    read.map(|kv| (
+                        String::from_utf8(kv.value.to_vec()).unwrap(),
+                        kv.mod_revision
+                    )),
+                    model[k],
+                    "{key} read back after its write"
+                );
+                step += 1;
+            }
+            model
+        }));
+    }
+    let mut expected = Vec::new();
+    for (writer, task) in tasks.into_iter().enumerate() {
+        for (k, entry) in task.await.unwrap().into_iter().enumerate() {
+            if let Some(entry) = entry {
+                expected.push((format!("/overlay/{writer}/{k:03}"), entry));
+            }
+        }
+    }
+    expected.sort();
+    let stats = store.stats();
+    assert!(
+        stats.groups_during_checkpoints > 0 && stats.checkpoints > 0,
+        "no group was written while a checkpoint ran: {stats:?}"
+    );
+    let listed = |store: Arc<RedbStore>| async move {
+        let list = store
+            .list("/overlay/", ListOptions::default())
+            .await
+            .unwrap();
+        list.kvs
+            .into_iter()
+            .map(|kv| {
+                let value = String::from_utf8(kv.value.to_vec()).unwrap();
+                (kv.key, (value, kv.mod_revision))
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(store.clone()).await, expected);
+    assert_consistent(&store);
+    store.close();
+    drop(store);
+
+    let store = Arc::new(open().unwrap());
+    assert_consistent(&store);
+    assert_eq!(listed(store.clone()).await, expected);
+}
