@@ -336,8 +336,9 @@ async fn a_second_open_of_the_same_file_is_refused() {
 
 /// Writers and readers go on while checkpoints write the tables: each write is validated against
 /// the writes before it (a few keys per writer, so a key is written several times during one
-/// checkpoint), a read after an acknowledged write sees it, and the groups applied to a
-/// checkpoint's overlay reach the tables (consistent, and the same after a reopen).
+/// checkpoint), a read after an acknowledged write sees it, compaction moves on meanwhile, and the
+/// groups applied to a checkpoint's overlay reach the tables (consistent, and the same after a
+/// reopen).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_and_reads_go_on_while_a_checkpoint_runs() {
     const WRITERS: usize = 8;
@@ -401,6 +402,22 @@ async fn writes_and_reads_go_on_while_a_checkpoint_runs() {
             model
         }));
     }
+    // Compaction requests are writes too (they move the compaction point in a logged group).
+    let compactor = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut compacted = 0;
+            while Instant::now() < deadline && store.stats().checkpoints < 3 {
+                tokio::time::sleep(Duration::from_millis(15)).await;
+                let point = store.status().await.unwrap().revision - 50;
+                if point > compacted {
+                    store.compact(point).await.unwrap();
+                    compacted = point;
+                }
+            }
+            compacted
+        })
+    };
     let mut expected = Vec::new();
     for (writer, task) in tasks.into_iter().enumerate() {
         for (k, entry) in task.await.unwrap().into_iter().enumerate() {
@@ -410,6 +427,7 @@ async fn writes_and_reads_go_on_while_a_checkpoint_runs() {
         }
     }
     expected.sort();
+    assert!(compactor.await.unwrap() > 0, "nothing was compacted");
     let stats = store.stats();
     assert!(
         stats.groups_during_checkpoints > 0 && stats.checkpoints > 0,
