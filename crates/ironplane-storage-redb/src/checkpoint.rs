@@ -11,6 +11,10 @@
 //! overlay. Groups are logged and published exactly as usual (the write-ahead log is what makes
 //! them durable); readers that need them in the tables wait, as they wait for any commit.
 //!
+//! Reads of a key's current version need not wait either: the groups published since the
+//! snapshot also go into a [`CheckpointView`], and while the committed tables still hold exactly
+//! the snapshot, the view over them is the store's state at its last published revision.
+//!
 //! When the commit is done, the writer applies the groups logged meanwhile to a new transaction
 //! the way recovery replays the log ([`crate::writer`]), and then runs a short checkpoint of its
 //! own for those groups' pages before the log starts over: the log may only start over once the
@@ -26,6 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 
+use ironplane_storage::{Event, EventKind, KeyValue};
 use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase};
 
 use crate::engine::EngineError;
@@ -184,5 +189,40 @@ impl ApplyTarget for Overlay {
         self.changed.insert(key.to_owned(), None);
         counters.revision = rev;
         Ok(rev)
+    }
+}
+
+/// The keys changed by the groups published since a running checkpoint's snapshot, kept by the
+/// syncer as it publishes them. While the committed tables hold exactly the snapshot (revision
+/// `base`: nothing is committed while the checkpoint runs) and every published group went
+/// through the view, a key's current version is its version here, or else in the tables.
+pub(crate) struct CheckpointView {
+    /// The snapshot's revision.
+    pub base: u64,
+    /// The revision of the last group published into the view.
+    pub revision: u64,
+    /// Each key changed since the snapshot: its published version, or `None` once deleted.
+    pub changed: HashMap<String, Option<KeyValue>>,
+}
+
+impl CheckpointView {
+    pub(crate) fn new(base: u64) -> Self {
+        Self {
+            base,
+            revision: base,
+            changed: HashMap::new(),
+        }
+    }
+
+    /// Take in a group being published.
+    pub(crate) fn publish(&mut self, events: &[Event], revision: u64) {
+        for event in events {
+            let version = match event.kind {
+                EventKind::Put => Some(event.kv.clone()),
+                EventKind::Delete => None,
+            };
+            self.changed.insert(event.kv.key.clone(), version);
+        }
+        self.revision = self.revision.max(revision);
     }
 }

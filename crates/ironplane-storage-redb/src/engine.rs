@@ -11,6 +11,7 @@ use redb::Database;
 
 use crate::RedbStoreOptions;
 use crate::arena::ChunkPool;
+use crate::checkpoint::CheckpointView;
 use crate::schema::{Corrupt, rev_i64};
 use crate::watch::Hub;
 use crate::writer::Command;
@@ -115,6 +116,8 @@ pub(crate) struct Shared {
     pub chunks: Arc<ChunkPool>,
     /// Set once by `close`.
     pub closed: AtomicBool,
+    /// While a checkpoint runs beside the writer: what was published since its snapshot.
+    pub checkpoint_view: Mutex<Option<CheckpointView>>,
     /// Checkpoints completed (the log started over), for [`crate::StoreStats`].
     pub checkpoints: AtomicU64,
     /// Logged groups applied to a checkpoint's overlay, for [`crate::StoreStats`].
@@ -147,6 +150,7 @@ impl Shared {
             ttl_due: AtomicU64::new(0),
             chunks: Arc::new(ChunkPool::default()),
             closed: AtomicBool::new(false),
+            checkpoint_view: Mutex::new(None),
             checkpoints: AtomicU64::new(0),
             groups_during_checkpoints: AtomicU64::new(0),
             wake: (Mutex::new(false), Condvar::new()),
@@ -233,7 +237,7 @@ impl Shared {
 
     /// The log sequence number of the last published group, when redb's committed tables do not
     /// hold it yet.
-    fn tables_behind(&self) -> Option<u64> {
+    pub(crate) fn tables_behind(&self) -> Option<u64> {
         let target = self.published_seq.load(Ordering::Acquire);
         (self.visible_seq.load(Ordering::Acquire) < target).then_some(target)
     }

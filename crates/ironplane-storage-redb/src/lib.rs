@@ -61,6 +61,7 @@ pub use check::ConsistencyReport;
 pub use options::RedbStoreOptions;
 
 use engine::{EngineError, Shared, lock, now_ms};
+use schema::rev_i64;
 use watch::Hub;
 use writer::{Command, Counters, Op, Outcome, WriteRequest, Writer};
 
@@ -244,6 +245,40 @@ impl RedbStore {
         }
     }
 
+    /// A key's current version while a checkpoint runs beside the writer: from the groups
+    /// published since its snapshot, or from the committed tables while they hold exactly that
+    /// snapshot; `None` when neither can answer (then the read waits for the tables). Everything
+    /// it returns is published, hence durable.
+    fn get_beside_checkpoint(
+        &self,
+        db: &redb::Database,
+        key: &str,
+    ) -> Result<Option<GetResponse>, StorageError> {
+        let (base, revision, changed) = {
+            let view = lock(&self.shared.checkpoint_view);
+            let Some(view) = view.as_ref() else {
+                return Ok(None);
+            };
+            // Every published group must have gone through the view.
+            let published = self.shared.revision.load(Ordering::Acquire);
+            if rev_i64(view.revision) != published {
+                return Ok(None);
+            }
+            (view.base, published, view.changed.get(key).cloned())
+        };
+        if let Some(kv) = changed {
+            return Ok(Some(GetResponse { kv, revision }));
+        }
+        let snapshot = read::get(db, key, None)?;
+        if snapshot.revision != rev_i64(base) {
+            return Ok(None);
+        }
+        Ok(Some(GetResponse {
+            kv: snapshot.kv,
+            revision,
+        }))
+    }
+
     async fn submit(&self, op: Op) -> Result<Outcome, StorageError> {
         self.ensure_open()?;
         let (reply, rx) = oneshot::channel();
@@ -322,6 +357,12 @@ impl Storage for RedbStore {
         validate_key(key)?;
         self.ensure_open()?;
         let db = self.shared.db()?;
+        if revision.is_none()
+            && self.shared.tables_behind().is_some()
+            && let Some(response) = self.get_beside_checkpoint(&db, key)?
+        {
+            return Ok(response);
+        }
         self.shared.caught_up().await?;
         let response = read::get(&db, key, revision)?;
         self.shared.settled().await?;

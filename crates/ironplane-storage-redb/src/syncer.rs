@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use ironplane_storage::{Event, StorageError};
 use tokio::sync::oneshot;
 
-use crate::engine::Shared;
+use crate::engine::{Shared, lock};
 use crate::schema::rev_i64;
 use crate::wal::WalError;
 use crate::writer::Reply;
@@ -50,6 +50,11 @@ pub(crate) struct Settle {
 /// Make a group visible to watchers and readers and answer its callers: the last step of a
 /// write, whether the group was made durable by the syncer or by a durable redb commit.
 pub(crate) fn publish(shared: &Shared, group: Settle) {
+    // Into the checkpoint's view first: a reader that finds the view at the published revision
+    // must find this group in it.
+    if let Some(view) = lock(&shared.checkpoint_view).as_mut() {
+        view.publish(&group.events, group.revision);
+    }
     shared
         .revision
         .store(rev_i64(group.revision), Ordering::Release);

@@ -35,8 +35,8 @@ use ironplane_storage::{Deleted, Event, EventKind, KeyValue, Revision, StorageEr
 use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
 use tokio::sync::oneshot;
 
-use crate::checkpoint::{self, Checkpoint, Overlay};
-use crate::engine::{EngineError, Shared, now_ms};
+use crate::checkpoint::{self, Checkpoint, CheckpointView, Overlay};
+use crate::engine::{EngineError, Shared, lock, now_ms};
 use crate::schema::{
     Current, FORMAT_VERSION, HISTORY, KV, LOG, LogEntry, LogKind, META, META_COMPACT,
     META_COMPACTED_THROUGH, META_FORMAT, META_RETAINED_BYTES, META_REVISION, META_WAL_SEQ, TTL,
@@ -665,7 +665,11 @@ impl Writer {
             self.counters,
             self.wake.clone(),
         ) {
-            Ok(checkpoint) => self.checkpoint = Some(checkpoint),
+            Ok(checkpoint) => {
+                self.checkpoint = Some(checkpoint);
+                *lock(&self.shared.checkpoint_view) =
+                    Some(CheckpointView::new(self.counters.revision));
+            }
             // Nothing changed yet: checkpoint here, as without the thread.
             Err(err) => {
                 tracing::warn!(error = %err, "cannot start a checkpoint thread");
@@ -681,6 +685,12 @@ impl Writer {
             return;
         };
         let (result, overlay) = checkpoint.finish();
+        self.finish_checkpoint_with(result, overlay);
+        // Reads go back to the tables (the view never serves once they moved past its snapshot).
+        lock(&self.shared.checkpoint_view).take();
+    }
+
+    fn finish_checkpoint_with(&mut self, result: Result<(), String>, overlay: Overlay) {
         tracing::debug!(
             took = ?self.last_checkpoint.elapsed(),
             groups_meanwhile = overlay.records.len(),

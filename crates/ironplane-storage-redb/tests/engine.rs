@@ -346,9 +346,14 @@ async fn writes_and_reads_go_on_while_a_checkpoint_runs() {
     let dir = tempfile::tempdir().unwrap();
     let open = || RedbStore::open(options(&dir).wal_checkpoint_interval(Duration::from_millis(20)));
     let store = Arc::new(open().unwrap());
+    // Keys nobody changes: a read during a checkpoint finds them in its snapshot.
+    let mut unchanged = Vec::new();
+    for i in 0..WRITERS {
+        unchanged.push(put(&*store, &format!("/fixed/{i}"), &format!("fixed {i}")).await);
+    }
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut tasks = Vec::new();
-    for writer in 0..WRITERS {
+    for (writer, fixed) in unchanged.into_iter().enumerate() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             // Each writer owns its keys: (value, modification revision) of each, or none.
@@ -397,6 +402,8 @@ async fn writes_and_reads_go_on_while_a_checkpoint_runs() {
                     model[k],
                     "{key} read back after its write"
                 );
+                let read = store.get(&fixed.key, None).await.unwrap();
+                assert_eq!(read.kv.as_ref(), Some(&fixed), "{} read back", fixed.key);
                 step += 1;
             }
             model
