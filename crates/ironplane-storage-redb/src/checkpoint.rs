@@ -121,7 +121,7 @@ pub(crate) struct Overlay {
     /// The records logged since the snapshot, in order: what the tables still lack.
     pub records: Vec<Record>,
     /// The size of those records' values, to bound the overlay.
-    pub logged_bytes: usize,
+    pub logged_bytes: u64,
     /// The counters of the snapshot: where replaying `records` starts.
     pub base: Counters,
 }
@@ -133,8 +133,8 @@ impl Overlay {
             record
                 .changes
                 .iter()
-                .map(|c| c.key.len() + c.value.len())
-                .sum(),
+                .map(|c| (c.key.len() + c.value.len()) as u64)
+                .sum::<u64>(),
         );
         self.records.push(record);
     }

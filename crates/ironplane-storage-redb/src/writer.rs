@@ -634,9 +634,7 @@ impl Writer {
     fn maybe_checkpoint(&mut self) {
         let bound = self.shared.options.wal_checkpoint_bytes;
         if let Some(checkpoint) = &self.checkpoint {
-            let overgrown =
-                u64::try_from(checkpoint.overlay.logged_bytes).unwrap_or(u64::MAX) >= bound;
-            if checkpoint.is_done() || overgrown {
+            if checkpoint.is_done() || checkpoint.overlay.logged_bytes >= bound {
                 self.finish_checkpoint();
             }
             return;
@@ -1007,13 +1005,12 @@ impl Writer {
         // While the previous group's fdatasync runs, this group cannot be logged yet: the writes
         // that arrive meanwhile join it instead of waiting for the next group.
         let options = &self.shared.options;
-        let limits = (options.max_batch_ops.max(1), options.max_batch_bytes.max(1));
         let gather = match (self.syncer.as_mut(), arrivals) {
             (Some(syncer), Some(arrivals)) => Some(Gather {
                 arrivals,
                 syncer,
-                max_ops: limits.0,
-                max_bytes: limits.1,
+                max_ops: options.max_batch_ops.max(1),
+                max_bytes: options.max_batch_bytes.max(1),
             }),
             _ => None,
         };
