@@ -244,6 +244,21 @@ impl<'t> Tables<'t> {
 pub(crate) trait ApplyTarget {
     /// Whether `key` has a current version.
     fn exists(&self, key: &str) -> Result<bool, EngineError>;
+    /// Make `current` (a first version, at the next revision) the version of `key` unless `key`
+    /// has one already; whether it did.
+    fn create(
+        &mut self,
+        counters: &mut Counters,
+        key: &str,
+        current: &Current,
+        now: u64,
+    ) -> Result<bool, EngineError> {
+        if self.exists(key)? {
+            return Ok(false);
+        }
+        self.put(counters, key, current, None, now)?;
+        Ok(true)
+    }
     /// The current version of `key`.
     fn current(&self, key: &str) -> Result<Option<Current>, EngineError>;
     /// Make `current` (whose modification revision is the next revision) the version of `key`,
@@ -269,6 +284,37 @@ pub(crate) trait ApplyTarget {
 impl ApplyTarget for Tables<'_> {
     fn exists(&self, key: &str) -> Result<bool, EngineError> {
         Ok(self.kv.get(key.as_bytes())?.is_some())
+    }
+
+    fn create(
+        &mut self,
+        counters: &mut Counters,
+        key: &str,
+        current: &Current,
+        now: u64,
+    ) -> Result<bool, EngineError> {
+        // One B-tree descent instead of a lookup and an insert (the lookup was 3% of a create's
+        // server time): insert, and in the rare case that the key was taken, put its version back.
+        let taken = self
+            .kv
+            .insert(key.as_bytes(), current.encode().as_slice())?
+            .map(|previous| previous.value().to_vec());
+        if let Some(previous) = taken {
+            self.kv.insert(key.as_bytes(), previous.as_slice())?;
+            return Ok(false);
+        }
+        index_expiry(self, key, current)?;
+        append_log(
+            self,
+            counters,
+            current.mod_revision,
+            LogKind::Put,
+            now,
+            0,
+            0,
+            key,
+        )?;
+        Ok(true)
     }
 
     fn current(&self, key: &str) -> Result<Option<Current>, EngineError> {
@@ -1393,9 +1439,6 @@ fn apply<T: ApplyTarget>(
             value,
             expiry_ms,
         } => {
-            if t.exists(key)? {
-                return Ok(Err(StorageError::AlreadyExists { key: key.clone() }));
-            }
             let rev = counters.revision + 1;
             let current = Current {
                 create_revision: rev,
@@ -1404,7 +1447,9 @@ fn apply<T: ApplyTarget>(
                 expiry_ms: *expiry_ms,
                 value: value.clone(),
             };
-            t.put(counters, key, &current, None, now)?;
+            if !t.create(counters, key, &current, now)? {
+                return Ok(Err(StorageError::AlreadyExists { key: key.clone() }));
+            }
             changes.push(put_change(key, &current, 0));
             let kv = current.to_kv(key);
             events.push(Event {
@@ -1494,6 +1539,11 @@ fn read_current(t: &Tables<'_>, key: &str) -> Result<Option<Current>, EngineErro
 
 fn write_current(t: &mut Tables<'_>, key: &str, current: &Current) -> Result<(), EngineError> {
     t.kv.insert(key.as_bytes(), current.encode().as_slice())?;
+    index_expiry(t, key, current)
+}
+
+/// Index `current`'s expiry, if it has one, for the TTL sweep.
+fn index_expiry(t: &mut Tables<'_>, key: &str, current: &Current) -> Result<(), EngineError> {
     if current.expiry_ms != 0 {
         t.ttl
             .insert(ttl_key(current.expiry_ms, key.as_bytes()).as_slice(), ())?;
