@@ -43,6 +43,9 @@ impl Default for HandlerOptions {
     }
 }
 
+/// The future of one resource request.
+pub type ServeFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Response> + Send + 'a>>;
+
 /// Serves resource requests for the registry's resources.
 pub struct ResourceHandler {
     registry: Arc<Registry>,
@@ -82,6 +85,11 @@ impl Scope {
     fn error(&self, err: &ApiError) -> Response {
         status_response(err, self.pretty)
     }
+
+    /// A verb's result as the response.
+    fn respond(&self, result: Result<Response, ApiError>) -> Response {
+        result.unwrap_or_else(|err| self.error(&err))
+    }
 }
 
 impl ResourceHandler {
@@ -108,15 +116,54 @@ impl ResourceHandler {
             .any(|resource| resource.info().group == group && resource.info().version == version)
     }
 
-    /// Serve a resource request whose group version is served here.
-    pub async fn serve(&self, request: Request, info: RequestInfo) -> Response {
+    /// Serve a resource request whose group version is served here. The checks that need no I/O
+    /// run first; the verb's future is then boxed at its own size (one future for every verb was
+    /// as large as the largest of them, 6 KiB, all of it copied into each request's task).
+    pub fn serve(&self, request: Request, info: RequestInfo) -> ServeFuture<'_> {
         let pretty = responses::wants_pretty(&request);
+        let scope = match self.scope(&request, info, pretty) {
+            Ok(scope) => scope,
+            Err(err) => return Box::pin(std::future::ready(status_response(&err, pretty))),
+        };
+        match scope.info.verb.as_str() {
+            "get" => Box::pin(async move { scope.respond(read::get(&scope).await) }),
+            "list" => Box::pin(async move { scope.respond(read::list(&scope).await) }),
+            "watch" => {
+                let shutdown = self.shutdown.clone();
+                Box::pin(async move {
+                    scope.respond(watch::watch(&scope, &self.options, shutdown).await)
+                })
+            }
+            "create" => Box::pin(async move {
+                scope.respond(write::create(&scope, request, &self.admission).await)
+            }),
+            "update" => {
+                Box::pin(async move { scope.respond(write::update(&scope, request).await) })
+            }
+            "patch" => Box::pin(async move { scope.respond(write::patch(&scope, request).await) }),
+            "delete" => {
+                Box::pin(async move { scope.respond(write::delete(&scope, request).await) })
+            }
+            "deletecollection" => {
+                Box::pin(
+                    async move { scope.respond(write::delete_collection(&scope, request).await) },
+                )
+            }
+            _ => Box::pin(std::future::ready(
+                scope.error(&ApiError::method_not_allowed()),
+            )),
+        }
+    }
+
+    /// What a resource request addresses, or why it is refused (unknown resource, wrong scope,
+    /// a verb the path or the resource does not allow).
+    fn scope(&self, request: &Request, info: RequestInfo, pretty: bool) -> Result<Scope, ApiError> {
         let Some(resource) = self
             .registry
             .get(&info.api_group, &info.api_version, &info.resource)
             .cloned()
         else {
-            return status_response(&ApiError::not_found_path(), pretty);
+            return Err(ApiError::not_found_path());
         };
         let resource_info = resource.info();
         let namespaced = resource_info.namespaced;
@@ -131,14 +178,14 @@ impl ResourceHandler {
             None
         };
         if !namespaced && !is_namespace_kind && !info.namespace.is_empty() {
-            return status_response(&ApiError::not_found_path(), pretty);
+            return Err(ApiError::not_found_path());
         }
         if namespaced && namespace.is_none() {
             if named_path {
-                return status_response(&ApiError::not_found_path(), pretty);
+                return Err(ApiError::not_found_path());
             }
             if !matches!(info.verb.as_str(), "list" | "watch") {
-                return status_response(&ApiError::method_not_allowed(), pretty);
+                return Err(ApiError::method_not_allowed());
             }
         }
         let allowed_here = if named_path {
@@ -153,7 +200,7 @@ impl ResourceHandler {
             )
         };
         if !allowed_here {
-            return status_response(&ApiError::method_not_allowed(), pretty);
+            return Err(ApiError::method_not_allowed());
         }
         if !info.subresource.is_empty() {
             let Some(sub) = resource_info
@@ -161,13 +208,13 @@ impl ResourceHandler {
                 .iter()
                 .find(|s| s.name == info.subresource)
             else {
-                return status_response(&ApiError::not_found_path(), pretty);
+                return Err(ApiError::not_found_path());
             };
             if !sub.verbs.contains(&info.verb) {
-                return status_response(&ApiError::method_not_allowed(), pretty);
+                return Err(ApiError::method_not_allowed());
             }
         } else if !resource_info.supports(&info.verb) {
-            return status_response(&ApiError::method_not_allowed(), pretty);
+            return Err(ApiError::method_not_allowed());
         }
         let header = |name: http::header::HeaderName| {
             request
@@ -176,7 +223,7 @@ impl ResourceHandler {
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned)
         };
-        let scope = Scope {
+        Ok(Scope {
             accept: header(http::header::ACCEPT),
             content_type: header(http::header::CONTENT_TYPE),
             query: request.uri().query().map(str::to_owned),
@@ -184,22 +231,7 @@ impl ResourceHandler {
             namespace,
             pretty,
             info,
-        };
-        let result = match scope.info.verb.as_str() {
-            "get" => read::get(&scope).await,
-            "list" => read::list(&scope).await,
-            "watch" => watch::watch(&scope, &self.options, self.shutdown.clone()).await,
-            "create" => write::create(&scope, request, &self.admission).await,
-            "update" => write::update(&scope, request).await,
-            "patch" => write::patch(&scope, request).await,
-            "delete" => write::delete(&scope, request).await,
-            "deletecollection" => write::delete_collection(&scope, request).await,
-            _ => Err(ApiError::method_not_allowed()),
-        };
-        match result {
-            Ok(response) => response,
-            Err(err) => scope.error(&err),
-        }
+        })
     }
 }
 
