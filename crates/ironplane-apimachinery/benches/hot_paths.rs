@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use ironplane_apimachinery::object::{labels_of, splice_resource_version};
 use ironplane_apimachinery::schema::{self, FieldSchema as F, Schema, StructSchema, meta};
 use ironplane_apimachinery::{Object, fields, labels};
 
@@ -62,6 +63,20 @@ fn encode(c: &mut Criterion) {
     c.bench_function("decode stored 1 KiB ConfigMap (watch cache path)", |b| {
         b.iter(|| Object::from_json(black_box(&stored)).unwrap())
     });
+    // What the watch cache and a write's response do with the stored bytes instead of decoding.
+    let mut created = object.clone();
+    created.metadata.uid = "0b5a1c7e-1111-4222-8333-944455556666".into();
+    created.metadata.creation_timestamp = Some("2026-11-26T00:00:00Z".into());
+    let stored = created.to_json();
+    c.bench_function(
+        "splice resourceVersion + read labels of a stored 1 KiB ConfigMap",
+        |b| {
+            b.iter(|| {
+                let json = splice_resource_version(black_box(&stored), 123_456).unwrap();
+                (labels_of(&json).unwrap(), json)
+            })
+        },
+    );
 }
 
 fn selectors(c: &mut Criterion) {
