@@ -6,6 +6,7 @@ pub mod continuation;
 pub mod discovery;
 pub mod field;
 pub mod fields;
+pub mod gojson;
 pub mod gvk;
 pub mod labels;
 pub mod meta;

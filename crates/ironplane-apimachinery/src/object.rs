@@ -44,9 +44,33 @@ impl Object {
         Self::from_map(map)
     }
 
-    /// Encode as compact JSON the way upstream's encoder writes it.
+    /// Encode as compact JSON the way upstream's encoder writes it: the same bytes as the
+    /// `Serialize` impl below through [`crate::codec::to_json`], with the fields after the
+    /// metadata (where an object's bulk is) written by [`crate::gojson`].
     pub fn to_json(&self) -> Vec<u8> {
-        crate::codec::to_json(self)
+        use crate::gojson::{write_str, write_value};
+        let mut out = Vec::with_capacity(256);
+        out.push(b'{');
+        if !self.kind.is_empty() {
+            out.extend_from_slice(b"\"kind\":");
+            write_str(&mut out, &self.kind);
+            out.push(b',');
+        }
+        if !self.api_version.is_empty() {
+            out.extend_from_slice(b"\"apiVersion\":");
+            write_str(&mut out, &self.api_version);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"metadata\":");
+        crate::codec::write_json(&mut out, &self.metadata);
+        for (key, value) in &self.fields {
+            out.push(b',');
+            write_str(&mut out, key);
+            out.push(b':');
+            write_value(&mut out, value);
+        }
+        out.push(b'}');
+        out
     }
 
     /// The object as one JSON value.
@@ -161,6 +185,7 @@ fn take_string(map: &mut Map<String, Value>, key: &str) -> String {
     }
 }
 
+/// The reference encoding: [`Object::to_json`] writes the same bytes faster.
 impl Serialize for Object {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.fields.len() + 3))?;
@@ -218,6 +243,19 @@ mod tests {
             crate::labels::Labels::get(&labels_of(&stored).unwrap(), "uid"),
             Some("no")
         );
+    }
+
+    #[test]
+    fn the_fast_encoding_is_the_serializers() {
+        let objects = [
+            br#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"x","namespace":"d","labels":{"a<b":"c&d"}},"data":{"k":"v\u2028<w>","e":""},"binaryData":{"b":"AAE="}}"#.as_slice(),
+            br#"{"metadata":{"name":"no-type-meta"},"spec":{"n":[1,-2,3.25,null,true,{"x":[]}]}}"#,
+            br#"{"kind":"X","metadata":{}}"#,
+        ];
+        for json in objects {
+            let object = Object::from_json(json).unwrap();
+            assert_eq!(object.to_json(), crate::codec::to_json(&object));
+        }
     }
 
     #[test]
