@@ -293,8 +293,8 @@ impl ApplyTarget for Tables<'_> {
         current: &Current,
         now: u64,
     ) -> Result<bool, EngineError> {
-        // One B-tree descent instead of a lookup and an insert (the lookup was 3% of a create's
-        // server time): insert, and in the rare case that the key was taken, put its version back.
+        // One B-tree descent instead of a lookup and an insert: insert, and in the rare case that
+        // the key was taken, put its version back.
         let taken = self
             .kv
             .insert(key.as_bytes(), current.encode().as_slice())?
