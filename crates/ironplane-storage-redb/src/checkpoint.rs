@@ -148,11 +148,22 @@ impl Overlay {
 }
 
 impl ApplyTarget for Overlay {
-    fn exists(&self, key: &str) -> Result<bool, EngineError> {
-        match self.changed.get(key) {
-            Some(version) => Ok(version.is_some()),
-            None => Ok(self.kv.get(key.as_bytes())?.is_some()),
+    fn create(
+        &mut self,
+        counters: &mut Counters,
+        key: &str,
+        current: &Current,
+        now: u64,
+    ) -> Result<bool, EngineError> {
+        let taken = match self.changed.get(key) {
+            Some(version) => version.is_some(),
+            None => self.kv.get(key.as_bytes())?.is_some(),
+        };
+        if taken {
+            return Ok(false);
         }
+        self.put(counters, key, current, None, now)?;
+        Ok(true)
     }
 
     fn current(&self, key: &str) -> Result<Option<Current>, EngineError> {

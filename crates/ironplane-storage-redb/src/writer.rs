@@ -242,8 +242,6 @@ impl<'t> Tables<'t> {
 /// What [`apply`] validates a write against and changes: redb's tables in the writer's
 /// transaction, or, while a checkpoint runs, its [`Overlay`].
 pub(crate) trait ApplyTarget {
-    /// Whether `key` has a current version.
-    fn exists(&self, key: &str) -> Result<bool, EngineError>;
     /// Make `current` (a first version, at the next revision) the version of `key` unless `key`
     /// has one already; whether it did.
     fn create(
@@ -252,13 +250,7 @@ pub(crate) trait ApplyTarget {
         key: &str,
         current: &Current,
         now: u64,
-    ) -> Result<bool, EngineError> {
-        if self.exists(key)? {
-            return Ok(false);
-        }
-        self.put(counters, key, current, None, now)?;
-        Ok(true)
-    }
+    ) -> Result<bool, EngineError>;
     /// The current version of `key`.
     fn current(&self, key: &str) -> Result<Option<Current>, EngineError>;
     /// Make `current` (whose modification revision is the next revision) the version of `key`,
@@ -282,10 +274,6 @@ pub(crate) trait ApplyTarget {
 }
 
 impl ApplyTarget for Tables<'_> {
-    fn exists(&self, key: &str) -> Result<bool, EngineError> {
-        Ok(self.kv.get(key.as_bytes())?.is_some())
-    }
-
     fn create(
         &mut self,
         counters: &mut Counters,
