@@ -379,6 +379,22 @@ impl Target {
     }
 }
 
+/// The request handle of a shared HTTP/2 connection, opening it if it is not open (or failed).
+async fn shared_handle(
+    target: &Target,
+    shared: &SharedConnection,
+) -> Result<h2::client::SendRequest<Bytes>, Failure> {
+    let mut guard = shared.lock().await;
+    if let Some(open) = guard.as_ref().filter(|s| !h2_is_closed(s)) {
+        return Ok(open.clone());
+    }
+    let Sender::H2(opened) = target.connect().await? else {
+        return Err(Failure::new("connect", "expected an HTTP/2 connection"));
+    };
+    *guard = Some(opened.clone());
+    Ok(opened)
+}
+
 /// A new, not yet opened, shared connection.
 pub fn shared_connection() -> SharedConnection {
     Arc::new(Mutex::new(None))
@@ -585,26 +601,27 @@ impl Client {
                 Ok(response)
             }
             Slot::Shared(shared) => {
-                let mut handle = {
-                    let mut guard = shared.lock().await;
-                    match guard.as_ref() {
-                        Some(s) if !h2_is_closed(s) => s.clone(),
-                        _ => {
-                            let Sender::H2(s) = self.target.connect().await? else {
-                                return Err(Failure::new(
-                                    "connect",
-                                    "expected an HTTP/2 connection",
-                                ));
-                            };
-                            *guard = Some(s.clone());
-                            s
-                        }
-                    }
-                };
+                let mut handle = shared_handle(&self.target, shared).await?;
                 h2_ready(&mut handle).await?;
                 h2_send(&mut handle, request).await
             }
         }
+    }
+
+    /// Opens this client's connection unless it is open already, so that the measured phase
+    /// that follows does not pay for TCP and TLS handshakes.
+    pub async fn connect(&mut self) -> Result<(), Failure> {
+        match &mut self.slot {
+            Slot::Own(sender) => {
+                if sender.as_ref().is_none_or(Sender::is_closed) {
+                    *sender = Some(self.target.connect().await?);
+                }
+            }
+            Slot::Shared(shared) => {
+                shared_handle(&self.target, shared).await?;
+            }
+        }
+        Ok(())
     }
 
     /// A request whose whole body is read, within the request timeout.

@@ -33,6 +33,9 @@ pub struct Report {
     pub parameters: BTreeMap<String, serde_json::Value>,
     /// Seconds the measured phase took.
     pub wall_seconds: f64,
+    /// Seconds spent opening the request clients' connections (TCP, TLS, HTTP/2 handshakes)
+    /// before the measured phase, so that its figures are those of the requests alone.
+    pub connect_seconds: f64,
     /// Per operation.
     pub ops: Vec<OpReport>,
     /// The delivery check of watch and mixed.
@@ -384,8 +387,9 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\nwall time {:.2}s; {}",
+            "\nwall time {:.2}s (connections opened beforehand in {:.0} ms); {}",
             self.wall_seconds,
+            self.connect_seconds * 1000.0,
             if self.clean {
                 "clean"
             } else {

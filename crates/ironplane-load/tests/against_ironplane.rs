@@ -213,6 +213,9 @@ fn every_scenario_against_ironplane() {
     assert!(create["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
     assert!(create["throughput_per_s"].as_f64().unwrap() > 0.0);
     assert_eq!(report["clean"], true);
+    // The connections were opened before the measured phase, which is timed on its own.
+    let connect = report["connect_seconds"].as_f64().unwrap();
+    assert!(connect > 0.0 && connect < 30.0, "{report:#}");
     let processes = report["processes"].as_array().unwrap();
     assert_eq!(processes.len(), 2, "{report:#}");
     assert_eq!(
@@ -258,6 +261,7 @@ fn every_scenario_against_ironplane() {
     let report = load(kc, &["--http1", "get", "-n", "200", "-c", "4"]).json();
     assert_eq!(op(&report, "get")["ok"].as_u64(), Some(200), "{report:#}");
     assert_eq!(report["protocol"], "HTTP/1.1");
+    assert!(report["connect_seconds"].as_f64().unwrap() > 0.0, "{report:#}");
     let report = load(
         kc,
         &["update", "-n", "200", "-c", "8", "--connections", "2"],

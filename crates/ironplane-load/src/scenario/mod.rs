@@ -56,6 +56,9 @@ pub struct Ctx {
     /// The server.
     pub target: Arc<Target>,
     connections: Vec<SharedConnection>,
+    /// HTTP/1.1 clients whose connections were opened before the measured phase, handed out by
+    /// [`Ctx::client`] until none is left.
+    opened: std::sync::Mutex<Vec<Client>>,
     /// Live counters for the progress line.
     pub progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
@@ -64,8 +67,54 @@ pub struct Ctx {
 impl Ctx {
     /// A client for worker `index` (HTTP/2: on shared connection `index % K`).
     pub fn client(&self, index: usize) -> Client {
+        if let Some(client) = self
+            .opened
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+        {
+            return client;
+        }
         self.target
             .shared_client(&self.connections[index % self.connections.len()])
+    }
+
+    /// Opens the request clients' connections (every shared HTTP/2 connection, or one HTTP/1.1
+    /// connection per client) all at once, so that the measured phase does not include their
+    /// handshakes; returns how long that took. A connection that fails to open is left to be
+    /// opened (and its failure counted) by the first request that needs it.
+    pub async fn open_connections(&self) -> Duration {
+        let started = Instant::now();
+        let clients: Vec<Client> = match self.target.protocol() {
+            Protocol::Http2 => self
+                .connections
+                .iter()
+                .map(|c| self.target.shared_client(c))
+                .collect(),
+            Protocol::Http1 => (0..self.plan.clients)
+                .map(|_| self.target.own_client())
+                .collect(),
+        };
+        let mut opening = tokio::task::JoinSet::new();
+        for mut client in clients {
+            opening.spawn(async move {
+                let opened = client.connect().await.is_ok();
+                (client, opened)
+            });
+        }
+        let mut own = Vec::new();
+        while let Some(done) = opening.join_next().await {
+            if let Ok((client, true)) = done
+                && self.target.protocol() == Protocol::Http1
+            {
+                own.push(client);
+            }
+        }
+        *self
+            .opened
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = own;
+        started.elapsed()
     }
 
     /// Clients for `n` watchers: HTTP/2 watchers share connections of their own, at most
@@ -373,6 +422,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<bool> {
         plan,
         target,
         connections,
+        opened: std::sync::Mutex::new(Vec::new()),
         progress: Arc::new(Progress::default()),
         stop: Arc::clone(&stop),
     });
@@ -389,6 +439,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<bool> {
         }
     });
 
+    let connect_seconds = ctx.open_connections().await.as_secs_f64();
     let mut outcome = match ctx.plan.scenario.clone() {
         ScenarioPlan::Create {
             count,
@@ -470,6 +521,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<bool> {
         namespace: plan.namespace.clone(),
         parameters: outcome.parameters,
         wall_seconds: outcome.wall_seconds,
+        connect_seconds,
         ops: outcome.ops.iter().map(OpReport::from).collect(),
         watch: outcome.watch,
         processes: outcome.processes,
