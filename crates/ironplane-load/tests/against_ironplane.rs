@@ -261,7 +261,10 @@ fn every_scenario_against_ironplane() {
     let report = load(kc, &["--http1", "get", "-n", "200", "-c", "4"]).json();
     assert_eq!(op(&report, "get")["ok"].as_u64(), Some(200), "{report:#}");
     assert_eq!(report["protocol"], "HTTP/1.1");
-    assert!(report["connect_seconds"].as_f64().unwrap() > 0.0, "{report:#}");
+    assert!(
+        report["connect_seconds"].as_f64().unwrap() > 0.0,
+        "{report:#}"
+    );
     let report = load(
         kc,
         &["update", "-n", "200", "-c", "8", "--connections", "2"],

@@ -250,7 +250,8 @@ impl Shared {
 
     /// Wait until every group committed so far is durable, so that no read returns, and no
     /// watcher is shown, a change that a crash could still lose. Called after a read: what it
-    /// saw was committed by then. Under writes this waits for at most one `fdatasync`.
+    /// saw was committed by then. Under writes this waits for at most two `fdatasync`s (the one
+    /// running and the one that covers the records appended meanwhile).
     pub(crate) async fn settled(&self) -> Result<(), StorageError> {
         let target = self.committed.load(Ordering::Acquire);
         if self.durable_revision.load(Ordering::Acquire) >= target {

@@ -149,11 +149,13 @@ impl RedbStore {
                 let (jobs, job_rx) = mpsc::channel();
                 let (ack_tx, acks) = mpsc::channel();
                 let syncer_shared = shared.clone();
+                let progress = Arc::new(syncer::LogProgress::new(counters.wal_seq));
+                let syncer_progress = progress.clone();
                 let thread = std::thread::Builder::new()
                     .name("ironplane-redb-syncer".into())
-                    .spawn(move || syncer::run(syncer_shared, log, job_rx, ack_tx))
+                    .spawn(move || syncer::run(syncer_shared, log, syncer_progress, job_rx, ack_tx))
                     .map_err(StorageError::internal)?;
-                Some(writer::SyncerHandle::new(jobs, acks, thread))
+                Some(writer::SyncerHandle::new(jobs, acks, progress, thread))
             }
             None => None,
         };
@@ -469,5 +471,69 @@ impl Storage for RedbStore {
             compact_revision: schema::rev_i64(snap.compact),
             db_size_bytes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // Test code: a failed expectation is a failed test.
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use ironplane_storage::Storage;
+
+    use super::*;
+
+    /// The writer copies the log's durable point into each record: a write that waited for the
+    /// one before it finds that one durable, and no record claims itself or a later one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn records_carry_the_durable_point_they_were_written_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let store = std::sync::Arc::new(
+            RedbStore::open(
+                RedbStoreOptions::new(path.clone())
+                    .wal_checkpoint_interval(Duration::from_secs(3600))
+                    .wal_checkpoint_bytes(u64::MAX),
+            )
+            .unwrap(),
+        );
+        for i in 0..20 {
+            store
+                .create(&format!("/seq/{i}"), Bytes::from("v"), None)
+                .await
+                .unwrap();
+        }
+        let sequential = wal::read(&wal::path_for(&path), 0).unwrap();
+        assert!(sequential.len() >= 20, "{} records", sequential.len());
+        let tail = &sequential[sequential.len() - 20..];
+        for record in tail {
+            assert_eq!(record.durable, record.seq - 1, "record {}", record.seq);
+        }
+        let writes: Vec<_> = (0..64)
+            .map(|i| {
+                let store = std::sync::Arc::clone(&store);
+                tokio::spawn(async move {
+                    store
+                        .create(&format!("/par/{i}"), Bytes::from("v"), None)
+                        .await
+                        .unwrap();
+                })
+            })
+            .collect();
+        for write in writes {
+            write.await.unwrap();
+        }
+        let all = wal::read(&wal::path_for(&path), 0).unwrap();
+        assert!(all.len() > sequential.len());
+        for pair in all.windows(2) {
+            assert!(pair[1].durable >= pair[0].durable, "marks never go back");
+        }
+        for record in &all {
+            assert!(record.durable < record.seq, "record {}", record.seq);
+        }
+        store.close();
     }
 }

@@ -2,17 +2,19 @@
 //! publishes it (revision, events) and answers its callers, while the writer thread goes on to
 //! apply the next group.
 //!
-//! Architecture Invariant: at most one record waits for its `fdatasync` at a time (the writer
-//! appends the next record only after the syncer acknowledged the previous one's), so a record is
-//! never on disk ahead of an earlier one that a crash could tear, and recovery's rule "a valid
-//! record after a damaged one means acknowledged data was lost" stays true. Jobs run in the order
-//! the writer sends them, so a group is published only after its own record's `fdatasync` (the
-//! writer sends [`Job::Publish`] after the record's [`Job::Sync`]), and groups are published in
-//! revision order.
+//! The writer appends records without waiting for earlier ones to be durable; one `fdatasync`
+//! covers every record appended before it starts, so while one runs, the records appended behind
+//! it wait for the next, which starts as soon as it returns. [`LogProgress`] says how far the log
+//! is written and durable; the writer copies the durable point into each record, which is how
+//! recovery tells a torn tail (no record beyond the damage was known durable, so none was
+//! acknowledged) from damage to acknowledged records. Jobs run in the order the writer sends them,
+//! so a group is published only after an `fdatasync` that covers its record (the writer sends
+//! [`Job::Publish`] after the record's [`Job::Sync`]), and groups are published in revision
+//! order.
 
 use std::fs::File;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 
 use ironplane_storage::{Event, StorageError};
@@ -25,8 +27,9 @@ use crate::writer::Reply;
 
 /// What the writer hands the syncer, in order.
 pub(crate) enum Job {
-    /// A log record was just appended: `fdatasync` the log and acknowledge.
-    Sync,
+    /// The log record with this `seq` was just appended: make it durable (unless an earlier
+    /// `fdatasync` already did) and acknowledge.
+    Sync(u64),
     /// An applied group: publish it and answer its callers (every `Sync` sent before it is done
     /// by then). Groups with nothing to log come only as this, keeping their place in the order.
     Publish(Settle),
@@ -82,13 +85,14 @@ pub(crate) fn publish(shared: &Shared, group: Settle) {
 pub(crate) fn run(
     shared: Arc<Shared>,
     log: File,
+    progress: Arc<LogProgress>,
     jobs: Receiver<Job>,
     acks: Sender<Result<(), WalError>>,
 ) {
     let mut failed: Option<String> = None;
     while let Ok(job) = jobs.recv() {
         match job {
-            Job::Sync => sync(&shared, &log, &acks, &mut failed),
+            Job::Sync(seq) => sync(&shared, &log, &progress, seq, &acks, &mut failed),
             Job::Publish(group) => match &failed {
                 None => publish(&shared, group),
                 // The group is applied in redb but will never be durable: its fate (and that
@@ -106,10 +110,14 @@ pub(crate) fn run(
     }
 }
 
-/// `fdatasync` the log and acknowledge. A failure fails the store; every later sync is refused.
+/// Make record `seq` durable and acknowledge: one `fdatasync` covers every record appended
+/// before it starts, so a record appended meanwhile may find itself durable already. A failure
+/// fails the store; every later sync is refused.
 fn sync(
     shared: &Shared,
     log: &File,
+    progress: &LogProgress,
+    seq: u64,
     acks: &Sender<Result<(), WalError>>,
     failed: &mut Option<String>,
 ) {
@@ -121,6 +129,12 @@ fn sync(
         }));
         return;
     }
+    if progress.durable() >= seq {
+        let _ = acks.send(Ok(()));
+        return;
+    }
+    // Read before the call: every record up to here is in the file, so the call covers it.
+    let covered = progress.written.load(Ordering::Acquire);
     if let Err(err) = log.sync_data() {
         let error = WalError::Io {
             path: path(),
@@ -135,5 +149,32 @@ fn sync(
         *failed = Some(message);
         return;
     }
+    progress.durable.store(covered, Ordering::Release);
     let _ = acks.send(Ok(()));
+}
+
+/// How far the log is written and durable, by record `seq`: the writer notes each append, the
+/// syncer each `fdatasync`. Both start at the last record the database holds.
+pub(crate) struct LogProgress {
+    written: AtomicU64,
+    durable: AtomicU64,
+}
+
+impl LogProgress {
+    pub(crate) fn new(applied_seq: u64) -> Self {
+        Self {
+            written: AtomicU64::new(applied_seq),
+            durable: AtomicU64::new(applied_seq),
+        }
+    }
+
+    /// Record `seq` is in the file (its `pwrite` returned).
+    pub(crate) fn wrote(&self, seq: u64) {
+        self.written.store(seq, Ordering::Release);
+    }
+
+    /// Every record up to this `seq` is durable.
+    pub(crate) fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
 }

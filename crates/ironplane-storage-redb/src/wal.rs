@@ -1,6 +1,9 @@
 //! The write-ahead log: one checksummed record per group commit, appended and fsynced before the
 //! group becomes visible, so that a group costs one sequential write and one `fdatasync` instead
-//! of a durable redb commit.
+//! of a durable redb commit. A record may be appended while earlier ones still wait for their
+//! `fdatasync` (one `fdatasync` then covers them all); each record says how far the log was known
+//! to be durable when it was written, which is what lets recovery tell a crash's torn tail from
+//! damage to acknowledged records.
 //!
 //! docs/storage.md ("The write-ahead log") describes the protocol and why it is safe; this file
 //! holds the record format, the file and the recovery scan.
@@ -19,6 +22,9 @@
 //! valid record, or holds one with a smaller `seq` (left over from an earlier pass, and already in
 //! the database).
 //!
+//! Layout version 1 (written before pipelined appends) has no durable mark in its records; it is
+//! still read, with the stricter rule that any valid record after a damaged one is an error.
+//!
 //! The file is filled with zeros ahead of the records (in steps that double from 256 KiB up to
 //! [`GROW_BYTES`]), so that appending a record overwrites blocks that already exist and
 //! `fdatasync` has no file size to persist.
@@ -34,8 +40,9 @@
 //! 28  CRC-32C of bytes 0..28 (u32)
 //! 32  body, then zero padding to a multiple of 4096
 //!
-//! body:   commit time (unix ms, u64), compaction point after the group (u64), changes (u32),
-//!         then each change:
+//! body:   durable mark (u64: every record up to this seq was durable when this one was written),
+//!         commit time (unix ms, u64), compaction point after the group (u64), changes (u32),
+//!         then each change (version 1 bodies start at the commit time):
 //! change: kind (u8: 1 put, 2 delete), key length (u32), key, previous modification revision
 //!         (u64, 0 for a create); a put adds create revision (u64), version (u64), expiry
 //!         (unix ms, u64, 0 for none), value length (u32), value
@@ -52,8 +59,10 @@ use bytes::Bytes;
 
 /// The file header: magic and layout version.
 const FILE_MAGIC: &[u8; 16] = b"ironplane wal\0\0\0";
-/// The layout version of the file this code writes.
-const FILE_VERSION: u32 = 1;
+/// The layout version of the file this code writes (records carry a durable mark).
+const FILE_VERSION: u32 = 2;
+/// The layout version before the durable mark; still read.
+const FILE_VERSION_1: u32 = 1;
 /// The header's size (one page: 32 bytes used); the first record starts here.
 pub(crate) const HEADER_LEN: u64 = 4096;
 /// Records start on this boundary (a page): an append never rewrites an earlier record's page.
@@ -130,6 +139,9 @@ pub(crate) struct Record {
     pub commit_ms: u64,
     /// The compaction point after the group.
     pub compact: u64,
+    /// Every record up to this `seq` was durable when this one was written (0 when unknown, as in
+    /// layout version 1).
+    pub durable: u64,
     pub changes: Vec<Change>,
 }
 
@@ -141,7 +153,14 @@ impl Record {
 
     /// The record's bytes, padding included.
     pub(crate) fn encode(&self) -> Result<Vec<u8>, WalError> {
-        let body_len: usize = 20
+        self.encode_as(FILE_VERSION)
+    }
+
+    /// The record's bytes in layout `version` (1 only for tests of reading old files).
+    fn encode_as(&self, version: u32) -> Result<Vec<u8>, WalError> {
+        let mark_len = if version == FILE_VERSION_1 { 0 } else { 8 };
+        let body_len: usize = mark_len
+            + 20
             + self
                 .changes
                 .iter()
@@ -162,6 +181,9 @@ impl Record {
         out.extend_from_slice(&self.seq.to_le_bytes());
         out.extend_from_slice(&self.base_revision.to_le_bytes());
         out.extend_from_slice(&[0; 8]); // the two checksums, below
+        if version != FILE_VERSION_1 {
+            out.extend_from_slice(&self.durable.to_le_bytes());
+        }
         out.extend_from_slice(&self.commit_ms.to_le_bytes());
         out.extend_from_slice(&self.compact.to_le_bytes());
         out.extend_from_slice(&count.to_le_bytes());
@@ -273,10 +295,15 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn decode_body(framed: &Framed<'_>) -> Option<Record> {
+fn decode_body(framed: &Framed<'_>, version: u32) -> Option<Record> {
     let mut c = Cursor {
         bytes: framed.body,
         at: 0,
+    };
+    let durable = if version == FILE_VERSION_1 {
+        0
+    } else {
+        c.u64()?
     };
     let commit_ms = c.u64()?;
     let compact = c.u64()?;
@@ -318,20 +345,26 @@ fn decode_body(framed: &Framed<'_>) -> Option<Record> {
         base_revision: framed.base_revision,
         commit_ms,
         compact,
+        durable,
         changes,
     })
 }
 
 fn file_header() -> [u8; HEADER_LEN as usize] {
+    file_header_as(FILE_VERSION)
+}
+
+fn file_header_as(version: u32) -> [u8; HEADER_LEN as usize] {
     let mut out = [0u8; HEADER_LEN as usize];
     out[..16].copy_from_slice(FILE_MAGIC);
-    out[16..20].copy_from_slice(&FILE_VERSION.to_le_bytes());
+    out[16..20].copy_from_slice(&version.to_le_bytes());
     let crc = crc32c::crc32c(&out[..24]);
     out[24..28].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
-fn check_file_header(bytes: &[u8]) -> Result<(), String> {
+/// The file's layout version, if its header is valid and this build reads it.
+fn check_file_header(bytes: &[u8]) -> Result<u32, String> {
     let header = bytes
         .get(..HEADER_LEN as usize)
         .ok_or_else(|| format!("{} bytes, shorter than its header", bytes.len()))?;
@@ -342,7 +375,7 @@ fn check_file_header(bytes: &[u8]) -> Result<(), String> {
         return Err("bad header checksum".into());
     }
     match u32_at(header, 16) {
-        Some(FILE_VERSION) => Ok(()),
+        Some(version @ (FILE_VERSION | FILE_VERSION_1)) => Ok(version),
         other => Err(format!(
             "layout version {other:?} is not supported (this build reads {FILE_VERSION})"
         )),
@@ -350,13 +383,19 @@ fn check_file_header(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// The records of the file's current pass that the database does not have yet (`seq` above
-/// `applied_seq`), in order, checked to follow one another without a gap. A damaged or partly
-/// written record at the end of the pass (a torn write: it was never acknowledged, because a group
-/// is answered only after its record is fsynced) ends the log. A damaged record that is followed,
-/// anywhere later in the file, by a valid record newer than everything before the damage is
-/// corruption: acknowledged changes would be lost, so it is an error, never skipped.
+/// `applied_seq`), in order, checked to follow one another without a gap.
+///
+/// A damaged or partly written record ends the pass when it was never made durable: a crash tore
+/// it, and neither it nor any record after it was acknowledged (a group is answered only after an
+/// `fdatasync` that covers its record, and one that covered a later record covered this one too).
+/// Records appended while it waited for its `fdatasync` may still be whole beyond it; they are
+/// dropped with it. A damaged record is corruption, an error and never skipped, when a valid
+/// record beyond it says it was durable (its durable mark reaches the damaged record's `seq`):
+/// acknowledged changes would be lost. Layout version 1 has no mark, and there any valid record
+/// newer than everything before the damage is an error (records were appended one at a time,
+/// each after the previous one was durable).
 pub(crate) fn scan(bytes: &[u8], applied_seq: u64) -> Result<Vec<Record>, String> {
-    check_file_header(bytes)?;
+    let version = check_file_header(bytes)?;
     let mut at = HEADER_LEN as usize;
     let mut chain: Vec<Record> = Vec::new();
     while let Some(framed) = frame_at(bytes, at) {
@@ -381,7 +420,7 @@ pub(crate) fn scan(bytes: &[u8], applied_seq: u64) -> Result<Vec<Record>, String
                 ));
             }
         }
-        let record = decode_body(&framed).ok_or_else(|| {
+        let record = decode_body(&framed, version).ok_or_else(|| {
             format!(
                 "record {} at offset {at} has a valid checksum but does not decode",
                 framed.seq
@@ -390,12 +429,12 @@ pub(crate) fn scan(bytes: &[u8], applied_seq: u64) -> Result<Vec<Record>, String
         at += framed.len;
         chain.push(record);
     }
-    // Nothing newer may hide behind the end of the chain.
+    // Nothing known durable may hide behind the end of the chain.
     let newest = chain.last().map_or(applied_seq, |r| r.seq).max(applied_seq);
-    if let Some((offset, seq)) = find_newer(bytes, at, newest) {
+    if let Some((offset, seq)) = find_durable_beyond(bytes, at, newest, version) {
         return Err(format!(
             "the log ends at offset {at} with an invalid record, but record {seq} at offset \
-             {offset} is newer than every record before it: a record in the middle is damaged"
+             {offset} says records after {newest} were durable: a record in the middle is damaged"
         ));
     }
     chain.retain(|r| r.seq > applied_seq);
@@ -411,14 +450,23 @@ pub(crate) fn scan(bytes: &[u8], applied_seq: u64) -> Result<Vec<Record>, String
     Ok(chain)
 }
 
-/// The first valid record at or after `from` (on the page grid) whose `seq` is above `newest`.
-fn find_newer(bytes: &[u8], from: usize, newest: u64) -> Option<(usize, u64)> {
+/// The first valid record at or after `from` (on the page grid) that shows a record after
+/// `newest` was durable: in layout version 1 any record whose `seq` is above `newest`, later
+/// ones only if their durable mark is.
+fn find_durable_beyond(
+    bytes: &[u8],
+    from: usize,
+    newest: u64,
+    version: u32,
+) -> Option<(usize, u64)> {
     let mut at = from.next_multiple_of(RECORD_ALIGN);
     while at + RECORD_HEADER <= bytes.len() {
         if bytes.get(at..at + 4) == Some(RECORD_MAGIC.as_slice())
             && let Some(framed) = frame_at(bytes, at)
         {
-            if framed.seq > newest {
+            let durable_beyond = version == FILE_VERSION_1
+                || u64_at(framed.body, 0).is_some_and(|durable| durable > newest);
+            if framed.seq > newest && durable_beyond {
                 return Some((at, framed.seq));
             }
             at += framed.len;
@@ -499,18 +547,24 @@ impl Wal {
                     Ok(()) => check_file_header(&header),
                     Err(err) => Err(err.to_string()),
                 };
-                valid.map_err(|detail| WalError::Corrupt {
+                let version = valid.map_err(|detail| WalError::Corrupt {
                     path: path.display().to_string(),
                     detail,
                 })?;
-                // After a clean close the file is its header already: nothing to write.
-                let len = file.metadata().map_err(|err| io_error(path, err))?.len();
-                if len != HEADER_LEN {
-                    file.set_len(HEADER_LEN)
-                        .and_then(|()| file.sync_all())
-                        .map_err(|err| io_error(path, err))?;
+                if version == FILE_VERSION {
+                    // After a clean close the file is its header already: nothing to write.
+                    let len = file.metadata().map_err(|err| io_error(path, err))?.len();
+                    if len != HEADER_LEN {
+                        file.set_len(HEADER_LEN)
+                            .and_then(|()| file.sync_all())
+                            .map_err(|err| io_error(path, err))?;
+                    }
+                    file
+                } else {
+                    // An older layout, already replayed: start a new file in this one's.
+                    drop(file);
+                    Self::create(path)?
                 }
-                file
             }
             Err(err) if err.kind() == ErrorKind::NotFound => Self::create(path)?,
             Err(err) => return Err(io_error(path, err)),
@@ -650,7 +704,8 @@ mod tests {
         }
     }
 
-    /// `n` records from `seq` on, each with two creates, starting after revision `base`.
+    /// `n` records from `seq` on, each with two creates, starting after revision `base`; each
+    /// appended once the one before it was durable.
     fn records(seq: u64, base: u64, n: u64) -> Vec<Record> {
         (0..n)
             .map(|i| {
@@ -660,6 +715,7 @@ mod tests {
                     base_revision: base,
                     commit_ms: 1_000 + i,
                     compact: 0,
+                    durable: seq + i - 1,
                     changes: vec![
                         put(&format!("/k/{}", base + 1), 0, base + 1, 1, "v"),
                         put(&format!("/k/{}", base + 2), 0, base + 2, 1, "w"),
@@ -671,11 +727,15 @@ mod tests {
 
     /// A log image: the header, then the records in order; returns it and each record's offset.
     fn image(records: &[Record]) -> (Vec<u8>, Vec<usize>) {
-        let mut out = file_header().to_vec();
+        image_as(FILE_VERSION, records)
+    }
+
+    fn image_as(version: u32, records: &[Record]) -> (Vec<u8>, Vec<usize>) {
+        let mut out = file_header_as(version).to_vec();
         let mut offsets = Vec::new();
         for record in records {
             offsets.push(out.len());
-            out.extend(record.encode().unwrap());
+            out.extend(record.encode_as(version).unwrap());
         }
         (out, offsets)
     }
@@ -691,6 +751,7 @@ mod tests {
             base_revision: 41,
             commit_ms: 123,
             compact: 30,
+            durable: 5,
             changes: vec![
                 Change {
                     expiry_ms: 99,
@@ -704,7 +765,7 @@ mod tests {
         assert_eq!(bytes.len() % RECORD_ALIGN, 0);
         let framed = frame_at(&bytes, 0).unwrap();
         assert_eq!(framed.len, bytes.len());
-        assert_eq!(decode_body(&framed), Some(record.clone()));
+        assert_eq!(decode_body(&framed, FILE_VERSION), Some(record.clone()));
         assert_eq!(record.last_revision(), 44);
         let empty = Record {
             changes: Vec::new(),
@@ -712,7 +773,7 @@ mod tests {
         };
         let framed_bytes = empty.encode().unwrap();
         let framed = frame_at(&framed_bytes, 0).unwrap();
-        assert_eq!(decode_body(&framed), Some(empty));
+        assert_eq!(decode_body(&framed, FILE_VERSION), Some(empty));
     }
 
     #[test]
@@ -789,6 +850,68 @@ mod tests {
     }
 
     #[test]
+    fn a_torn_record_among_ones_appended_behind_it_ends_the_log() {
+        // Records 3, 4 and 5 were appended while record 3 waited for its fdatasync: their marks
+        // say only records up to 2 were durable. A crash tore record 3 (or 4) and left the later
+        // ones whole: none of them was acknowledged, and the log ends before the damage.
+        let mut all = records(1, 0, 5);
+        for record in &mut all[3..] {
+            record.durable = 2;
+        }
+        let (bytes, offsets) = image(&all);
+        assert_eq!(seqs(&scan(&bytes, 0).unwrap()), vec![1, 2, 3, 4, 5]);
+        let mut torn = bytes.clone();
+        torn[offsets[2] + 40] ^= 0x01;
+        assert_eq!(seqs(&scan(&torn, 0).unwrap()), vec![1, 2]);
+        let mut torn = bytes.clone();
+        torn[offsets[3] + 40] ^= 0x01;
+        assert_eq!(seqs(&scan(&torn, 0).unwrap()), vec![1, 2, 3]);
+        // Never written at all (the later pages reached the disk first): zeros in its place.
+        let mut missing = bytes.clone();
+        missing[offsets[2]..offsets[3]].fill(0);
+        assert_eq!(seqs(&scan(&missing, 1).unwrap()), vec![2]);
+
+        // Record 5 was appended after record 3 was durable (its mark says so): damage to record
+        // 3 is then damage to an acknowledged record, an error.
+        all[4].durable = 3;
+        let (bytes, offsets) = image(&all);
+        let mut damaged = bytes.clone();
+        damaged[offsets[2] + 40] ^= 0x01;
+        let err = scan(&damaged, 0).unwrap_err();
+        assert!(err.contains("damaged") && err.contains("record 5"), "{err}");
+        // ... but not damage to record 4, which no mark reaches.
+        let mut torn = bytes.clone();
+        torn[offsets[3] + 40] ^= 0x01;
+        assert_eq!(seqs(&scan(&torn, 0).unwrap()), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_version_1_log_is_read_with_its_stricter_rule() {
+        let all = records(1, 0, 4);
+        let (bytes, offsets) = image_as(FILE_VERSION_1, &all);
+        // Version 1 records carry no mark: they read back with none.
+        let unmarked: Vec<Record> = all
+            .iter()
+            .map(|r| Record {
+                durable: 0,
+                ..r.clone()
+            })
+            .collect();
+        assert_eq!(scan(&bytes, 0).unwrap(), unmarked);
+        // Each was appended after the one before was durable: any valid record beyond a
+        // damaged one is an error, and a torn last record ends the log.
+        let mut damaged = bytes.clone();
+        damaged[offsets[1] + 40] ^= 0x01;
+        assert!(scan(&damaged, 0).unwrap_err().contains("damaged"));
+        let mut torn = bytes.clone();
+        torn[offsets[3] + 40] ^= 0x01;
+        assert_eq!(seqs(&scan(&torn, 0).unwrap()), vec![1, 2, 3]);
+        // A layout this build does not know is refused.
+        let (unknown, _) = image_as(3, &all[..1]);
+        assert!(scan(&unknown, 0).unwrap_err().contains("version"));
+    }
+
+    #[test]
     fn a_gap_is_an_error() {
         // A missing sequence number.
         let mut all = records(1, 0, 4);
@@ -818,6 +941,7 @@ mod tests {
                 base_revision: 12,
                 commit_ms: 5,
                 compact: 3,
+                durable: 6,
                 changes: vec![put("/x", 2, 1, 2, &"y".repeat(300))],
             },
             Record {
@@ -825,6 +949,7 @@ mod tests {
                 base_revision: 13,
                 commit_ms: 6,
                 compact: 3,
+                durable: 7,
                 changes: vec![delete("/x", 13)],
             },
         ];
@@ -881,5 +1006,24 @@ mod tests {
         remove(&path).unwrap();
         assert!(!path.exists());
         remove(&path).unwrap();
+    }
+
+    #[test]
+    fn opening_a_version_1_log_starts_a_file_in_the_current_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(&dir.path().join("store.redb"));
+        let (bytes, _) = image_as(FILE_VERSION_1, &records(1, 0, 2));
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read(&path, 0).unwrap().len(), 2);
+        // After recovery replayed those two: a new pass, in this build's layout.
+        let mut wal = Wal::open(&path).unwrap();
+        let header = std::fs::read(&path).unwrap();
+        assert_eq!(header.len() as u64, HEADER_LEN);
+        assert_eq!(check_file_header(&header), Ok(FILE_VERSION));
+        let next = records(3, 4, 1);
+        wal.append(&next[0].encode().unwrap())
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
+        assert_eq!(read(&path, 2).unwrap(), next);
     }
 }

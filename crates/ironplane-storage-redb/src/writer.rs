@@ -14,8 +14,10 @@
 //! inserts, not a commit.
 //! A commit may include a group whose `fdatasync` is still running, and every read waits for
 //! durability of what it saw before returning ([`Shared::settled`]), so no caller sees a change
-//! that a crash could lose. The next record is appended only once the previous one's
-//! `fdatasync` returned, so records reach the disk in order. Every
+//! that a crash could lose. A record is appended as soon as its group is applied, even while
+//! earlier records wait for their `fdatasync` (one `fdatasync` then covers them all); each record
+//! carries how far the log was durable when it was written, so that recovery can tell a torn tail
+//! of unacknowledged records from damage to acknowledged ones. Every
 //! [`wal_checkpoint_interval`](crate::RedbStoreOptions::wal_checkpoint_interval) the writer
 //! commits the open transaction and has a thread of its own make a durable redb commit (a
 //! checkpoint, [`crate::checkpoint`]); meanwhile groups are applied to an overlay of the tables,
@@ -42,7 +44,7 @@ use crate::schema::{
     META_COMPACTED_THROUGH, META_FORMAT, META_RETAINED_BYTES, META_REVISION, META_WAL_SEQ, TTL,
     Version, history_key, rev_i64, rev_u64, ttl_key,
 };
-use crate::syncer::{self, Job, Settle};
+use crate::syncer::{self, Job, LogProgress, Settle};
 use crate::wal::{self, AppendError, Change, ChangeKind, Record, Wal, WalError};
 
 /// The longest the writer keeps groups in one open transaction. A commit's work grows with the
@@ -367,10 +369,14 @@ struct Committed {
 pub(crate) struct SyncerHandle {
     jobs: Sender<Job>,
     acks: Receiver<Result<(), WalError>>,
-    /// Whether the last record sent to be synced is still waiting for its `fdatasync`.
-    in_flight: bool,
-    /// Its acknowledgement, when [`SyncerHandle::settled`] took it early.
-    ack: Option<Result<(), WalError>>,
+    /// How far the log is written and durable, shared with the syncer.
+    progress: Arc<LogProgress>,
+    /// The `seq` of the last record sent to be made durable.
+    last_sent: u64,
+    /// A failure the syncer reported, until the writer is told of it.
+    failure: Option<WalError>,
+    /// Whether a failure was reported: every later wait fails too.
+    failed: bool,
     thread: JoinHandle<()>,
 }
 
@@ -385,46 +391,82 @@ impl SyncerHandle {
     pub(crate) fn new(
         jobs: Sender<Job>,
         acks: Receiver<Result<(), WalError>>,
+        progress: Arc<LogProgress>,
         thread: JoinHandle<()>,
     ) -> Self {
+        let last_sent = progress.durable();
         Self {
             jobs,
             acks,
-            in_flight: false,
-            ack: None,
+            progress,
+            last_sent,
+            failure: None,
+            failed: false,
             thread,
         }
     }
 
-    /// Whether the record sent to be synced last has settled (durable, or its `fdatasync`
-    /// failed), without waiting.
+    /// Every record up to this `seq` is durable.
+    fn durable(&self) -> u64 {
+        self.progress.durable()
+    }
+
+    fn take_ack(&mut self, ack: Result<Result<(), WalError>, ()>) {
+        let failure = match ack {
+            Ok(Ok(())) => return,
+            Ok(Err(err)) => err,
+            Err(()) => syncer_stopped(),
+        };
+        if !self.failed && self.failure.is_none() {
+            self.failure = Some(failure);
+        }
+    }
+
+    /// Whether every record sent to be synced has settled (durable, or the syncer failed),
+    /// without waiting.
     fn settled(&mut self) -> bool {
-        if !self.in_flight || self.ack.is_some() {
-            return true;
+        loop {
+            match self.acks.try_recv() {
+                Ok(ack) => self.take_ack(Ok(ack)),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.take_ack(Err(()));
+                    break;
+                }
+            }
         }
-        match self.acks.try_recv() {
-            Ok(result) => self.ack = Some(result),
-            Err(TryRecvError::Empty) => return false,
-            Err(TryRecvError::Disconnected) => self.ack = Some(Err(syncer_stopped())),
-        }
-        true
+        self.failed || self.failure.is_some() || self.durable() >= self.last_sent
     }
 
-    /// Wait until the record sent to be synced last is durable (or its `fdatasync` failed).
+    /// Wait until every record sent to be synced is durable (or the syncer failed).
     fn wait(&mut self) -> Result<(), WalError> {
-        if !std::mem::take(&mut self.in_flight) {
-            return Ok(());
-        }
-        match self.ack.take() {
-            Some(result) => result,
-            None => self.acks.recv().unwrap_or_else(|_| Err(syncer_stopped())),
+        loop {
+            if let Some(failure) = self.failure.take() {
+                self.failed = true;
+                return Err(failure);
+            }
+            if self.failed {
+                return Err(WalError::Io {
+                    path: String::from("(syncer thread)"),
+                    source: std::io::Error::other("an earlier fdatasync of the log failed"),
+                });
+            }
+            if self.durable() >= self.last_sent {
+                return Ok(());
+            }
+            // The syncer answers every sync it was sent, in order: an answer is on its way.
+            let ack = self.acks.recv().map_err(|_| ());
+            self.take_ack(ack);
         }
     }
 
-    /// Have the record just appended made durable.
-    fn start_sync(&mut self) -> Result<(), WalError> {
-        self.jobs.send(Job::Sync).map_err(|_| syncer_stopped())?;
-        self.in_flight = true;
+    /// Have the record `seq`, just appended, made durable (with every record before it).
+    fn start_sync(&mut self, seq: u64) -> Result<(), WalError> {
+        self.progress.wrote(seq);
+        self.jobs
+            .send(Job::Sync(seq))
+            .map_err(|_| syncer_stopped())?;
+        self.last_sent = seq;
         Ok(())
     }
 
@@ -889,8 +931,8 @@ impl Writer {
     }
 
     /// Apply one group in one transaction and commit it; then publish and answer it here
-    /// (without the log) or hand it to the syncer. While the previous group's `fdatasync` runs,
-    /// writes arriving on `arrivals` join the group. Returns whether the commit succeeded.
+    /// (without the log) or hand it to the syncer. While an earlier group's `fdatasync` runs,
+    /// writes already waiting on `arrivals` join the group. Returns whether the commit succeeded.
     fn process(
         &mut self,
         batch: Vec<WriteRequest>,
@@ -1109,20 +1151,22 @@ impl Writer {
                     base_revision: self.counters.revision,
                     commit_ms: now,
                     compact: counters.compact,
+                    durable: self.syncer.as_ref().map_or(0, SyncerHandle::durable),
                     changes,
                 };
                 let encoded = record.encode().map_err(|err| failure(err.into()))?;
-                // Records reach the disk in order: this one is appended only once the previous
-                // one is durable. A failure there rolls this group back (dropping `txn`).
-                if let Some(syncer) = &mut self.syncer {
-                    syncer.wait().map_err(GroupFailure::fatal)?;
-                }
+                // Appended at once, even while earlier records wait for their `fdatasync`: one
+                // `fdatasync` then covers them all, and the durable mark tells recovery which of
+                // them a torn tail may hold. A failure to make room rolls this group back
+                // (dropping `txn`).
                 wal.write(&encoded).map_err(|err| match err {
                     AppendError::NotWritten(err) => failure(err.into()),
                     AppendError::Unknown(err) => GroupFailure::fatal(err),
                 })?;
                 if let Some(syncer) = &mut self.syncer {
-                    syncer.start_sync().map_err(GroupFailure::fatal)?;
+                    syncer
+                        .start_sync(counters.wal_seq)
+                        .map_err(GroupFailure::fatal)?;
                 }
                 // The record is in the file: from here on the group lives in the open
                 // transaction until a reader, the transaction's age or a checkpoint commits it
@@ -1172,7 +1216,7 @@ struct Group {
     stop: bool,
 }
 
-/// Where a group takes in the writes that arrive while the previous group's `fdatasync` runs.
+/// Where a group takes in the writes that wait while an earlier group's `fdatasync` runs.
 struct Gather<'a> {
     arrivals: &'a Receiver<Command>,
     syncer: &'a mut SyncerHandle,
@@ -1180,8 +1224,8 @@ struct Gather<'a> {
     max_bytes: usize,
 }
 
-/// Apply `ops` in order to `target`, then (with `gather`) every write that arrives until the
-/// previous record is durable.
+/// Apply `ops` in order to `target`, then (with `gather`) every write already waiting, while an
+/// earlier record is not yet durable.
 fn apply_group<T: ApplyTarget>(
     target: &mut T,
     ops: &mut Vec<Op>,
