@@ -1397,6 +1397,30 @@ fn replay_change(
     commit_ms: u64,
 ) -> Result<(), Replay> {
     let rev = counters.revision + 1;
+    if change.kind == ChangeKind::Put && change.prev_mod == 0 {
+        // A create (most of a log): one B-tree descent, as when it was made; the key must be free.
+        if (change.create_revision, change.version) != (rev, 1) {
+            return Err(Replay::Mismatch(format!(
+                "revision {rev} creates {} with create revision {} and version {}",
+                change.key, change.create_revision, change.version
+            )));
+        }
+        let current = Current {
+            create_revision: rev,
+            mod_revision: rev,
+            version: 1,
+            expiry_ms: change.expiry_ms,
+            value: change.value.clone(),
+        };
+        if !t.create(counters, &change.key, &current, commit_ms)? {
+            let found = read_current(t, &change.key)?.map_or(0, |o| o.mod_revision);
+            return Err(Replay::Mismatch(format!(
+                "revision {rev} creates {}, but the database has it at {found}",
+                change.key
+            )));
+        }
+        return Ok(());
+    }
     let old = read_current(t, &change.key)?;
     let found = old.as_ref().map_or(0, |o| o.mod_revision);
     if found != change.prev_mod {
@@ -1754,4 +1778,89 @@ fn compact_step(
         done += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    // Test code: a failed expectation is a failed test.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn create_of(key: &str, revision: u64) -> Change {
+        Change {
+            kind: ChangeKind::Put,
+            key: key.into(),
+            prev_mod: 0,
+            create_revision: revision,
+            version: 1,
+            expiry_ms: 0,
+            value: Bytes::from_static(b"v"),
+        }
+    }
+
+    /// A logged create is replayed with one insert; it must find its key free, as it was when the
+    /// create was made, or the log does not belong to this database.
+    #[test]
+    fn a_replayed_create_must_find_its_key_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("store.redb")).unwrap();
+        initialize(&db).unwrap();
+        let mut counters = Counters::load(&db).unwrap();
+        let base = counters.revision;
+        let txn = db.begin_write().unwrap();
+        let mut tables = Tables::open(&txn).unwrap();
+        let first = Record {
+            seq: counters.wal_seq + 1,
+            base_revision: base,
+            commit_ms: 1,
+            compact: counters.compact,
+            durable: 0,
+            changes: vec![create_of("/k", base + 1)],
+        };
+        assert_eq!(
+            replay_records(&mut tables, &mut counters, std::slice::from_ref(&first)).ok(),
+            Some(1)
+        );
+        assert_eq!(counters.revision, base + 1);
+        assert_eq!(
+            read_current(&tables, "/k").unwrap().unwrap().mod_revision,
+            base + 1
+        );
+
+        // The same key created again: refused, and the key keeps its version.
+        let again = Record {
+            seq: first.seq + 1,
+            base_revision: base + 1,
+            changes: vec![create_of("/k", base + 2)],
+            ..first.clone()
+        };
+        let Err(Replay::Mismatch(detail)) =
+            replay_records(&mut tables, &mut counters, std::slice::from_ref(&again))
+        else {
+            panic!("a create of an existing key was replayed");
+        };
+        assert!(detail.contains("/k"), "{detail}");
+        assert_eq!(
+            read_current(&tables, "/k").unwrap().unwrap().mod_revision,
+            base + 1
+        );
+
+        // A create whose recorded version does not start the key's life: refused.
+        let mut counters = Counters::load(&db).unwrap();
+        counters.revision = base + 1;
+        counters.wal_seq = first.seq;
+        let odd = Record {
+            changes: vec![Change {
+                version: 2,
+                ..create_of("/other", base + 2)
+            }],
+            ..again
+        };
+        assert!(matches!(
+            replay_records(&mut tables, &mut counters, &[odd]),
+            Err(Replay::Mismatch(_))
+        ));
+        assert!(read_current(&tables, "/other").unwrap().is_none());
+    }
 }
