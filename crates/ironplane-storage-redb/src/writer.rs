@@ -438,18 +438,30 @@ impl SyncerHandle {
         self.failed || self.failure.is_some() || self.durable() >= self.last_sent
     }
 
+    /// The failure the syncer reported, if it did (the first time as it was reported).
+    fn reported_failure(&mut self) -> Option<WalError> {
+        if let Some(failure) = self.failure.take() {
+            self.failed = true;
+            return Some(failure);
+        }
+        self.failed.then(|| WalError::Io {
+            path: String::from("(syncer thread)"),
+            source: std::io::Error::other("an earlier fdatasync of the log failed"),
+        })
+    }
+
+    /// Whether the syncer has reported a failure so far, without waiting: no record goes into a
+    /// log after a failed `fdatasync`.
+    fn check(&mut self) -> Result<(), WalError> {
+        self.settled();
+        self.reported_failure().map_or(Ok(()), Err)
+    }
+
     /// Wait until every record sent to be synced is durable (or the syncer failed).
     fn wait(&mut self) -> Result<(), WalError> {
         loop {
-            if let Some(failure) = self.failure.take() {
-                self.failed = true;
+            if let Some(failure) = self.reported_failure() {
                 return Err(failure);
-            }
-            if self.failed {
-                return Err(WalError::Io {
-                    path: String::from("(syncer thread)"),
-                    source: std::io::Error::other("an earlier fdatasync of the log failed"),
-                });
             }
             if self.durable() >= self.last_sent {
                 return Ok(());
@@ -1157,8 +1169,11 @@ impl Writer {
                 let encoded = record.encode().map_err(|err| failure(err.into()))?;
                 // Appended at once, even while earlier records wait for their `fdatasync`: one
                 // `fdatasync` then covers them all, and the durable mark tells recovery which of
-                // them a torn tail may hold. A failure to make room rolls this group back
-                // (dropping `txn`).
+                // them a torn tail may hold. Not after a failed `fdatasync`; a failure to make
+                // room rolls this group back (dropping `txn`).
+                if let Some(syncer) = &mut self.syncer {
+                    syncer.check().map_err(GroupFailure::fatal)?;
+                }
                 wal.write(&encoded).map_err(|err| match err {
                     AppendError::NotWritten(err) => failure(err.into()),
                     AppendError::Unknown(err) => GroupFailure::fatal(err),
@@ -1797,6 +1812,33 @@ mod tests {
             expiry_ms: 0,
             value: Bytes::from_static(b"v"),
         }
+    }
+
+    /// After the syncer reports a failed `fdatasync`, the writer hears of it before its next
+    /// append, and every later check and wait fails too.
+    #[test]
+    fn a_failed_fdatasync_stops_the_appends() {
+        let (jobs, sent) = std::sync::mpsc::channel();
+        let (acks_tx, acks) = std::sync::mpsc::channel();
+        let progress = Arc::new(LogProgress::new(5));
+        let mut syncer = SyncerHandle::new(jobs, acks, progress, std::thread::spawn(|| ()));
+        assert!(syncer.settled(), "nothing sent yet");
+        syncer.check().unwrap();
+        syncer.start_sync(6).unwrap();
+        assert!(matches!(sent.try_recv(), Ok(Job::Sync(6))));
+        assert!(!syncer.settled(), "record 6 is not durable yet");
+        syncer.check().unwrap();
+        acks_tx
+            .send(Err(WalError::Io {
+                path: "log".into(),
+                source: std::io::Error::other("disk gone"),
+            }))
+            .unwrap();
+        let first = syncer.check().unwrap_err();
+        assert!(first.to_string().contains("disk gone"), "{first}");
+        assert!(syncer.settled());
+        assert!(syncer.check().is_err(), "and for good");
+        assert!(syncer.wait().is_err());
     }
 
     /// A logged create is replayed with one insert; it must find its key free, as it was when the
