@@ -79,9 +79,10 @@ pub(crate) fn publish(shared: &Shared, group: Settle) {
 }
 
 /// The syncer loop: runs until the writer drops its end of `jobs`. Each `Sync` is acknowledged
-/// on `acks` (with the failure, if its `fdatasync` failed) as soon as it is done, so that the
-/// writer may append the next record while this one's callers are answered. After a failure
-/// every later group is refused: it is applied in redb but will never be durable.
+/// on `acks` (with the failure, if its `fdatasync` failed) as soon as it is done; the writer
+/// looks at the acknowledgements for a failure before each append and waits for them only to
+/// settle the log before a checkpoint. After a failure every later group is refused: it is
+/// applied in redb but will never be durable.
 pub(crate) fn run(
     shared: Arc<Shared>,
     log: File,
