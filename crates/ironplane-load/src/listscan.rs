@@ -10,6 +10,51 @@ const MAX_METADATA: usize = 1 << 20;
 /// The most bytes of one watch event.
 const MAX_EVENT: usize = 64 << 20;
 
+/// From this depth on (inside an element of a top-level array, or deeper in any top-level
+/// value) the scanner only follows nesting and strings.
+const NESTED: u32 = 3;
+
+/// Byte classes outside strings, at depth [`NESTED`] and more.
+const PLAIN: u8 = 0;
+const OPEN: u8 = 1;
+const CLOSE: u8 = 2;
+const QUOTE: u8 = 3;
+static NESTED_CLASS: [u8; 256] = {
+    let mut table = [PLAIN; 256];
+    table[b'{' as usize] = OPEN;
+    table[b'[' as usize] = OPEN;
+    table[b'}' as usize] = CLOSE;
+    table[b']' as usize] = CLOSE;
+    table[b'"' as usize] = QUOTE;
+    table
+};
+
+/// Where a string whose body starts at `from` ends, within this chunk.
+enum StringEnd {
+    /// Closed: scanning goes on at this index, after the closing quote.
+    Closed(usize),
+    /// Still open at the chunk's end.
+    Open,
+    /// Still open, and the chunk ends with a backslash whose escaped byte is in the next one.
+    Escaped,
+}
+
+fn string_end(chunk: &[u8], mut from: usize) -> StringEnd {
+    loop {
+        let rest = chunk.get(from..).unwrap_or_default();
+        let Some(at) = memchr::memchr2(b'"', b'\\', rest).map(|at| from + at) else {
+            return StringEnd::Open;
+        };
+        if chunk[at] == b'"' {
+            return StringEnd::Closed(at + 1);
+        }
+        if at + 1 >= chunk.len() {
+            return StringEnd::Escaped;
+        }
+        from = at + 2;
+    }
+}
+
 /// Which top-level member the scanner is inside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Section {
@@ -126,6 +171,10 @@ impl ListScanner {
                 }
                 continue;
             }
+            if self.depth >= NESTED && !self.capturing_metadata {
+                i = self.skip_nested(chunk, i);
+                continue;
+            }
             let byte = chunk[i];
             i += 1;
             if self.finished_top {
@@ -195,6 +244,40 @@ impl ListScanner {
                 }
             }
         }
+    }
+
+    /// Inside an element of a top-level array (or deeper in any top-level value), outside a
+    /// string, where only nesting and strings matter: skips from `i` until the depth drops
+    /// below [`NESTED`], a string stays open at the chunk's end, or the chunk ends. Returns
+    /// where it stopped. Most of a list body is here, so it runs a tight loop over a byte table
+    /// with none of the top level's bookkeeping.
+    fn skip_nested(&mut self, chunk: &[u8], mut i: usize) -> usize {
+        while let Some(&byte) = chunk.get(i) {
+            i += 1;
+            match NESTED_CLASS[usize::from(byte)] {
+                PLAIN => {}
+                OPEN => self.depth += 1,
+                CLOSE => {
+                    self.depth -= 1;
+                    if self.depth < NESTED {
+                        return i;
+                    }
+                }
+                _ => match string_end(chunk, i) {
+                    StringEnd::Closed(next) => i = next,
+                    StringEnd::Open => {
+                        self.in_string = true;
+                        return chunk.len();
+                    }
+                    StringEnd::Escaped => {
+                        self.in_string = true;
+                        self.escaped = true;
+                        return chunk.len();
+                    }
+                },
+            }
+        }
+        i
     }
 
     fn take(&mut self, bytes: &[u8]) {
@@ -363,6 +446,20 @@ mod tests {
             r#"{"a\\":"\\","metadata":{"continue":"x\"y"},"items":[{}]}"#,
             Ok((1, None, Some("x\"y"))),
         );
+    }
+
+    #[test]
+    fn skips_nested_values_whatever_they_hold() {
+        // Inside the items: nested objects and arrays, brackets and quotes inside strings, escapes
+        // before and after the short-string window, strings longer than it, empty strings.
+        let long = "x".repeat(40);
+        let body = format!(
+            r#"{{"items":[{{"a":{{"b":[1,{{"c":"}}]{{["}},[]]}},"d":"{long}\"{long}\\"}},{{"e":"","f":"\\\\","g":["{long}\\\\{long}",{{}}]}},{{"h":"a\"b{{c"}}],"metadata":{{"continue":"k"}},"tail":[[{{"i":"]]"}}]]}}"#
+        );
+        check(&body, Ok((3, None, Some("k"))));
+        // A string left open, or an escape left pending, at the body's end.
+        check(&format!(r#"{{"items":[{{"a":"{long}"#), Err("ended early"));
+        check(r#"{"items":[{"a":"\"#, Err("ended early"));
     }
 
     #[test]
