@@ -13,7 +13,7 @@
 //! `<database file>-wal`: a header page, then records from offset 4096. Each record starts on a
 //! 4 KiB boundary (it is zero-padded to a whole number of pages), so that appending a record never
 //! rewrites a page that holds an earlier, acknowledged one: a write torn by a power loss can only
-//! damage the record being written. Each record carries a sequence number (`seq`, one more than
+//! damage the records being written (those not yet covered by an `fdatasync`). Each record carries a sequence number (`seq`, one more than
 //! the record before it, for the life of the store) and the revision before its first change
 //! (`base_revision`). After a checkpoint (a durable redb commit that contains every record so far)
 //! the next record is written at offset 4096 again, over the old ones: the file is a ring of
