@@ -411,13 +411,12 @@ impl SyncerHandle {
         self.progress.durable()
     }
 
-    fn take_ack(&mut self, ack: Result<Result<(), WalError>, ()>) {
-        let failure = match ack {
-            Ok(Ok(())) => return,
-            Ok(Err(err)) => err,
-            Err(()) => syncer_stopped(),
-        };
-        if !self.failed && self.failure.is_none() {
+    /// Note one acknowledgement; the first failure is kept until the writer is told of it.
+    fn note(&mut self, ack: Result<(), WalError>) {
+        if let Err(failure) = ack
+            && !self.failed
+            && self.failure.is_none()
+        {
             self.failure = Some(failure);
         }
     }
@@ -427,10 +426,10 @@ impl SyncerHandle {
     fn settled(&mut self) -> bool {
         loop {
             match self.acks.try_recv() {
-                Ok(ack) => self.take_ack(Ok(ack)),
+                Ok(ack) => self.note(ack),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
-                    self.take_ack(Err(()));
+                    self.note(Err(syncer_stopped()));
                     break;
                 }
             }
@@ -467,8 +466,8 @@ impl SyncerHandle {
                 return Ok(());
             }
             // The syncer answers every sync it was sent, in order: an answer is on its way.
-            let ack = self.acks.recv().map_err(|_| ());
-            self.take_ack(ack);
+            let ack = self.acks.recv().unwrap_or_else(|_| Err(syncer_stopped()));
+            self.note(ack);
         }
     }
 
