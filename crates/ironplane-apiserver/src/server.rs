@@ -23,8 +23,8 @@ use crate::authn::{PeerIdentity, TokenAuthenticator, UserInfo};
 use crate::body::{Request, Response};
 use crate::chain::{CoreServer, ServerChain};
 use crate::filters::{
-    AllowAuthenticated, Authentication, Authorization, MaxInFlight, Next, PanicRecovery, Timeout,
-    WithRequestInfo,
+    AllowAuthenticated, Authentication, Authorization, MaxInFlight, Next, PanicRecovery,
+    PriorityAndFairness, Timeout, WithRequestInfo,
 };
 use crate::handlers::{HandlerOptions, ResourceHandler};
 use crate::health::Health;
@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub max_requests_inflight: usize,
     /// `--max-mutating-requests-inflight`.
     pub max_mutating_requests_inflight: usize,
+    /// `--enable-priority-and-fairness`: queue requests by priority level (the two limits above
+    /// summed, then shared out) rather than refuse each kind past its own limit.
+    pub enable_priority_and_fairness: bool,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
     /// Handler tuning (bookmarks, watch timeouts).
@@ -67,6 +70,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(60),
             max_requests_inflight: 400,
             max_mutating_requests_inflight: 200,
+            enable_priority_and_fairness: true,
             shutdown_timeout: Duration::from_secs(60),
             handler_options: HandlerOptions::default(),
             cache_options: CacheOptions::default(),
@@ -172,13 +176,21 @@ impl Server {
 
 /// The filter chain in front of the server chain, outermost first.
 fn build_handler_chain(config: &ServerConfig, chain: ServerChain) -> Next {
-    Next::new(chain)
+    let authorized = Next::new(chain)
         .with(Timeout::new(config.request_timeout))
-        .with(Authorization::new(Arc::new(AllowAuthenticated)))
-        .with(MaxInFlight::new(
+        .with(Authorization::new(Arc::new(AllowAuthenticated)));
+    let admitted = if config.enable_priority_and_fairness {
+        authorized.with(PriorityAndFairness::new(
+            config.max_requests_inflight + config.max_mutating_requests_inflight,
+            config.request_timeout,
+        ))
+    } else {
+        authorized.with(MaxInFlight::new(
             config.max_requests_inflight,
             config.max_mutating_requests_inflight,
         ))
+    };
+    admitted
         .with(Authentication::new(Arc::new(config.tokens.clone())))
         .with(WithRequestInfo)
         .with(PanicRecovery)

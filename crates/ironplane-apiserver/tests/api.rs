@@ -80,6 +80,62 @@ async fn everything_else_needs_credentials() {
     server.stop().await;
 }
 
+/// Two seats in all (the global-default level gets one): a burst of creates from one ordinary
+/// user waits for them in its queues instead of being refused, and an administrator
+/// (system:masters) is exempt, as with upstream's default priority and fairness.
+#[tokio::test]
+async fn a_burst_past_the_concurrency_limit_waits_for_seats() {
+    let server = std::sync::Arc::new(
+        TestServer::start_with(|config| {
+            config.max_requests_inflight = 1;
+            config.max_mutating_requests_inflight = 1;
+            config.tokens = ironplane_apiserver::authn::TokenAuthenticator::parse(&format!(
+                "{},alice,uid-2\n",
+                support::TOKEN
+            ))
+            .unwrap();
+        })
+        .await,
+    );
+    for (credentials, prefix) in [
+        (Credentials::Token, "queued"),
+        (Credentials::Certificate, "exempt"),
+    ] {
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let server = std::sync::Arc::clone(&server);
+                tokio::spawn(async move {
+                    let body = configmap(&format!("{prefix}-{i}"), &[("k", "v")]);
+                    server
+                        .send(
+                            credentials,
+                            Method::POST,
+                            CM,
+                            &[("content-type", "application/json")],
+                            serde_json::to_vec(&body).unwrap(),
+                        )
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            let response = task.await.unwrap();
+            assert_eq!(
+                response.status,
+                StatusCode::CREATED,
+                "{prefix}: {}",
+                response.text()
+            );
+        }
+    }
+    let list = server.get(CM).await.json();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(80));
+    match std::sync::Arc::try_unwrap(server) {
+        Ok(server) => server.stop().await,
+        Err(_) => panic!("every request task has finished"),
+    }
+}
+
 #[tokio::test]
 async fn system_namespaces_exist_at_start() {
     let server = TestServer::start().await;

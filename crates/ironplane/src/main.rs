@@ -62,6 +62,11 @@ struct ServeOptions {
     /// The most mutating requests in flight at once.
     #[arg(long, default_value_t = 200)]
     max_mutating_requests_inflight: usize,
+    /// Queue requests by priority level (both limits above summed and shared out among the
+    /// built-in levels; system:masters is exempt); false refuses each kind past its own limit.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+        default_missing_value = "true", require_equals = true)]
+    enable_priority_and_fairness: bool,
     /// How much store history to keep for resumed watches and paginated lists (e.g. 5m).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     history_window: Duration,
@@ -293,6 +298,7 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     config.request_timeout = options.request_timeout;
     config.max_requests_inflight = options.max_requests_inflight;
     config.max_mutating_requests_inflight = options.max_mutating_requests_inflight;
+    config.enable_priority_and_fairness = options.enable_priority_and_fairness;
     config.client_ca_pem = Some(pki.ca_cert_pem.clone());
     let server = Server::start(config, backend.storage()).await?;
     let url = server_url(server.local_addr());

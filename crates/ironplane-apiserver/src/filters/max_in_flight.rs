@@ -1,5 +1,7 @@
-//! Max-in-flight: at most so many reads and so many writes at once (upstream's defaults are 400
-//! and 200); past that, 429 with Retry-After. Watches are long-running and not counted.
+//! Max-in-flight, upstream's filter when priority and fairness is turned off
+//! (`--enable-priority-and-fairness=false`): at most so many reads and so many writes at once
+//! (400 and 200 by default); past that, 429 with Retry-After at once, whoever asks. Watches are
+//! long-running and not counted.
 
 use std::sync::Arc;
 
@@ -7,9 +9,22 @@ use ironplane_apimachinery::ApiError;
 use tokio::sync::Semaphore;
 
 use super::{Filter, FilterFuture, Next};
-use crate::body::Request;
+use crate::body::{Request, Response};
 use crate::request_info::RequestInfo;
 use crate::responses::status_response;
+
+/// The answer to a request refused for want of a seat: 429 with Retry-After, as upstream.
+pub(super) fn too_many_requests() -> Response {
+    let mut response = status_response(
+        &ApiError::too_many_requests("Too many requests, please try again later.", 1),
+        false,
+    );
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    response
+}
 
 /// Limits concurrent requests.
 pub struct MaxInFlight {
@@ -43,20 +58,7 @@ impl Filter for MaxInFlight {
         Box::pin(async move {
             match permit {
                 Ok(_permit) => next.run(request).await,
-                Err(_) => {
-                    let mut response = status_response(
-                        &ApiError::too_many_requests(
-                            "Too many requests, please try again later.",
-                            1,
-                        ),
-                        false,
-                    );
-                    response.headers_mut().insert(
-                        http::header::RETRY_AFTER,
-                        http::HeaderValue::from_static("1"),
-                    );
-                    response
-                }
+                Err(_) => too_many_requests(),
             }
         })
     }

@@ -1,12 +1,13 @@
 //! The filter chain every request passes before the server chain, as upstream's
-//! `DefaultBuildHandlerChain`: panic recovery, request info, authentication, max-in-flight,
-//! authorization and timeout, each a separate [`Filter`] in front of the next. Every filter
-//! answers failures with a `Status`; none panics.
+//! `DefaultBuildHandlerChain`: panic recovery, request info, authentication, priority and
+//! fairness (or max-in-flight when it is turned off), authorization and timeout, each a separate
+//! [`Filter`] in front of the next. Every filter answers failures with a `Status`; none panics.
 
 mod authentication;
 mod authorization;
 mod max_in_flight;
 mod panic_recovery;
+mod priority_and_fairness;
 mod request_info;
 mod timeout;
 
@@ -20,6 +21,7 @@ pub use authentication::Authentication;
 pub use authorization::{AllowAuthenticated, Authorization, Authorizer, Decision};
 pub use max_in_flight::MaxInFlight;
 pub use panic_recovery::PanicRecovery;
+pub use priority_and_fairness::PriorityAndFairness;
 pub use request_info::WithRequestInfo;
 pub use timeout::Timeout;
 
