@@ -1,7 +1,9 @@
-//! While a resource's watch cache is still loading (a large collection after a restart), the
-//! server is ready and answers lists from storage, as upstream does while its watch caches
-//! initialize; watches wait for the cache. The test holds the configmaps cache back by holding
-//! its storage watch.
+//! The server when a resource's watch cache is behind storage. While the cache is still loading
+//! (a large collection after a restart), the server is ready and answers lists from storage, as
+//! upstream does while its watch caches initialize; watches wait for the cache. While the cache
+//! lags (its events not yet delivered), writes that start from its copy as a guess still act on
+//! what storage holds. The tests hold the configmaps cache back by holding its storage watch or
+//! the events on it.
 
 mod support;
 
@@ -20,10 +22,12 @@ use tokio::sync::watch;
 
 const CM: &str = "/api/v1/namespaces/default/configmaps";
 
-/// Storage whose configmaps watch starts only once `open` is set.
+/// Storage whose configmaps watch starts only once `open` is set, and passes events on only
+/// while `paused` is not.
 struct HeldWatch {
     inner: Arc<dyn Storage>,
     open: watch::Receiver<bool>,
+    paused: watch::Receiver<bool>,
 }
 
 #[async_trait::async_trait]
@@ -62,11 +66,22 @@ impl Storage for HeldWatch {
         self.inner.delete(key, expected).await
     }
     async fn watch(&self, request: WatchRequest) -> Result<Watch, StorageError> {
-        if request.key.starts_with("/registry/configmaps/") {
-            let mut open = self.open.clone();
-            let _ = open.wait_for(|open| *open).await;
+        if !request.key.starts_with("/registry/configmaps/") {
+            return self.inner.watch(request).await;
         }
-        self.inner.watch(request).await
+        let mut open = self.open.clone();
+        let _ = open.wait_for(|open| *open).await;
+        let watch = self.inner.watch(request).await?;
+        let progress = watch.progress_requester();
+        let events = futures::stream::unfold(
+            (watch, self.paused.clone()),
+            |(mut watch, mut paused)| async move {
+                let message = watch.next().await?;
+                let _ = paused.wait_for(|paused| !*paused).await;
+                Some((message, (watch, paused)))
+            },
+        );
+        Ok(Watch::new(Box::pin(events), progress))
     }
     async fn compact(&self, revision: Revision) -> Result<(), StorageError> {
         self.inner.compact(revision).await
@@ -79,8 +94,8 @@ impl Storage for HeldWatch {
 #[tokio::test]
 async fn lists_are_served_from_storage_while_the_cache_loads() {
     let (release, open) = watch::channel(false);
-    let server =
-        TestServer::start_on(|_| {}, move |inner| Arc::new(HeldWatch { inner, open })).await;
+    let (_, paused) = watch::channel(false);
+    let server = start_held(open, paused).await;
     // Ready although the configmaps cache is not: only the namespaces cache is waited for.
     let mut ready = false;
     for _ in 0..100 {
@@ -145,5 +160,98 @@ async fn lists_are_served_from_storage_while_the_cache_loads() {
     let added = frames.next(Duration::from_secs(5)).await.unwrap();
     assert_eq!(added["type"], "ADDED");
     assert_eq!(added["object"]["metadata"]["name"], "after");
+    server.stop().await;
+}
+
+fn resource_version(object: &serde_json::Value) -> String {
+    object["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A server whose configmaps watch starts once `open` is set and stalls while `paused` is.
+async fn start_held(open: watch::Receiver<bool>, paused: watch::Receiver<bool>) -> TestServer {
+    TestServer::start_on(
+        |_| {},
+        move |inner| {
+            Arc::new(HeldWatch {
+                inner,
+                open,
+                paused,
+            })
+        },
+    )
+    .await
+}
+
+/// Updates, patches and deletes start from the cache's copy as a guess (as upstream's
+/// cachedExistingObject); with the cache held back they must still answer from storage's state:
+/// no false conflicts, no lost changes, no-ops that stay no-ops.
+#[tokio::test]
+async fn writes_act_on_storage_while_the_cache_lags() {
+    let (_, open) = watch::channel(true);
+    let (pause, paused) = watch::channel(false);
+    let server = start_held(open, paused).await;
+    let path = format!("{CM}/lagging");
+    let created = server.post(CM, &configmap("lagging", &[("a", "1")])).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let rv1 = resource_version(&created.json());
+    // Wait until the cache holds it, then hold the cache there.
+    let cached = server.get(&format!("{path}?resourceVersion={rv1}")).await;
+    assert_eq!(cached.status, StatusCode::OK, "{}", cached.text());
+    pause.send_replace(true);
+
+    let mut body = configmap("lagging", &[("a", "2")]);
+    body["metadata"]["resourceVersion"] = json!(rv1);
+    let second = server.put(&path, &body).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text());
+    let rv2 = resource_version(&second.json());
+
+    // The cache still says rv1: the update with the current rv2 must not be refused.
+    let mut body = configmap("lagging", &[("a", "3")]);
+    body["metadata"]["resourceVersion"] = json!(rv2);
+    let third = server.put(&path, &body).await;
+    assert_eq!(third.status, StatusCode::OK, "{}", third.text());
+    let rv3 = resource_version(&third.json());
+    assert_ne!(rv3, rv2);
+
+    // Unchanged content is a no-op against storage's state, not against the cache's.
+    body["metadata"]["resourceVersion"] = json!(rv3);
+    let again = server.put(&path, &body).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text());
+    assert_eq!(resource_version(&again.json()), rv3);
+
+    // A patch applies to storage's state: a=3 is kept.
+    let patched = server
+        .patch(
+            &path,
+            "application/merge-patch+json",
+            &json!({"data": {"b": "1"}}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+    let patched = patched.json();
+    assert_eq!(patched["data"], json!({"a": "3", "b": "1"}));
+    let rv4 = resource_version(&patched);
+
+    // A stale resourceVersion is still a conflict.
+    let mut stale = configmap("lagging", &[("a", "4")]);
+    stale["metadata"]["resourceVersion"] = json!(rv2);
+    let refused = server.put(&path, &stale).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text());
+
+    // A delete whose precondition names the current resourceVersion goes through.
+    let deleted = server
+        .send_json(
+            http::Method::DELETE,
+            &path,
+            &json!({"preconditions": {"resourceVersion": rv4}}),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text());
+    assert_eq!(server.get(&path).await.status, StatusCode::NOT_FOUND);
+
+    pause.send_replace(false);
     server.stop().await;
 }

@@ -3,6 +3,7 @@
 //! with each kind's [`Strategy`] plugged in. Writes go to storage; lists and watches are served
 //! from the resource's [`WatchCache`].
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -105,6 +106,39 @@ pub enum DeleteResult {
     Deleted(Object),
     /// The object is kept until its finalizers are removed; this is its new state.
     Pending(Object),
+}
+
+/// The state a write works from: the object, and the revision the write is conditional on.
+struct Base {
+    object: Object,
+    mod_revision: Revision,
+    /// The stored bytes; `None` for the watch cache's copy, a guess (see `Store::first_base`).
+    stored: Option<Bytes>,
+}
+
+impl Base {
+    fn is_guess(&self) -> bool {
+        self.stored.is_none()
+    }
+
+    /// Whether `value` is what the base holds in storage (a guess is encoded to compare).
+    fn holds(&self, value: &Bytes, encode: impl FnOnce(&Object) -> Bytes) -> bool {
+        match &self.stored {
+            Some(stored) => stored == value,
+            None => encode(&self.object) == value,
+        }
+    }
+}
+
+/// What one attempt of a write came to.
+enum Attempt<T> {
+    /// Storage settled it: the conditional write went through, or storage refused it for good.
+    Settled(Result<T, ApiError>),
+    /// Decided from the base alone (a refusal, a no-op, a dry run): the answer when the base is
+    /// storage's; a guess is checked against storage first.
+    Decided(Result<T, ApiError>),
+    /// Storage holds a newer state than the base: try again from it.
+    Retry(KeyValue),
 }
 
 /// The generic store of one resource.
@@ -397,121 +431,199 @@ impl Store {
     {
         let strategy = strategy.unwrap_or(&self.strategy).clone();
         let key = self.key(namespace, name);
-        let group_resource = self.group_resource();
-        let mut current = self
-            .storage
-            .get(&key, None)
-            .await
-            .map_err(|err| self.storage_error(err, name))?
-            .kv;
+        let mut base = self.first_base(&key, name, options.dry_run).await?;
         loop {
-            let old = match &current {
-                Some(kv) => Some(self.decode(kv)?),
-                None => None,
-            };
-            let Some(old) = old else {
-                if !strategy.allow_create_on_update() {
-                    return Err(ApiError::not_found(&group_resource, name));
-                }
-                let desired = update(None)?;
-                let created = self
-                    .create(
-                        desired,
-                        &CreateOptions {
-                            dry_run: options.dry_run,
-                        },
-                    )
-                    .await?;
-                return Ok((created, true));
-            };
-            let mut desired = update(Some(&old))?;
-            let requested_rv = desired.metadata.resource_version.clone();
-            if requested_rv.is_empty() {
-                if !strategy.allow_unconditional_update() {
-                    return Err(invalid(
-                        &strategy.info().group_kind(),
-                        name,
-                        &vec![field::Error::invalid(
-                            &field::Path::new("metadata").child("resourceVersion"),
-                            "",
-                            "must be specified for an update",
-                        )],
-                    ));
-                }
-                desired.metadata.resource_version = old.metadata.resource_version.clone();
-            } else if requested_rv != old.metadata.resource_version {
-                return Err(ApiError::stale_conflict(&group_resource, name));
+            let guessed = base.as_ref().is_some_and(Base::is_guess);
+            let attempt = self
+                .update_attempt(&key, name, &strategy, options, &mut update, base.take())
+                .await;
+            match self.after(&key, name, guessed, attempt).await {
+                ControlFlow::Break(answer) => return answer,
+                ControlFlow::Continue(next) => base = next,
             }
-            if !desired.metadata.uid.is_empty() && desired.metadata.uid != old.metadata.uid {
-                return Err(ApiError::conflict(
-                    &group_resource,
+        }
+    }
+
+    /// One attempt of [`Store::update`] from `base`; an `Err` is an answer decided from the base.
+    async fn update_attempt<F>(
+        &self,
+        key: &str,
+        name: &str,
+        strategy: &Arc<dyn Strategy>,
+        options: &UpdateOptions,
+        update: &mut F,
+        base: Option<Base>,
+    ) -> Result<Attempt<(Object, bool)>, ApiError>
+    where
+        F: FnMut(Option<&Object>) -> Result<Object, ApiError>,
+    {
+        let group_resource = self.group_resource();
+        let Some(base) = base else {
+            if !strategy.allow_create_on_update() {
+                return Err(ApiError::not_found(&group_resource, name));
+            }
+            let desired = update(None)?;
+            let created = self
+                .create(
+                    desired,
+                    &CreateOptions {
+                        dry_run: options.dry_run,
+                    },
+                )
+                .await
+                .map(|created| (created, true));
+            return Ok(Attempt::Settled(created));
+        };
+        let old = &base.object;
+        let mut desired = update(Some(old))?;
+        let requested_rv = desired.metadata.resource_version.clone();
+        if requested_rv.is_empty() {
+            if !strategy.allow_unconditional_update() {
+                return Err(invalid(
+                    &strategy.info().group_kind(),
                     name,
-                    &storage_precondition_message(
-                        &key,
-                        &format!(
-                            "Precondition failed: UID in precondition: {}, UID in object meta: {}",
-                            desired.metadata.uid, old.metadata.uid
-                        ),
-                    ),
+                    &vec![field::Error::invalid(
+                        &field::Path::new("metadata").child("resourceVersion"),
+                        "",
+                        "must be specified for an update",
+                    )],
                 ));
             }
-            self.before_update(strategy.as_ref(), &mut desired, &old)?;
-            let unconditional = requested_rv.is_empty();
-            // The last finalizer removed from an object whose deletion was only waiting for
-            // finalizers (grace period 0): the update completes the delete, as upstream's
-            // ShouldDeleteDuringUpdate.
-            if old.metadata.deletion_grace_period_seconds == Some(0)
-                && old.metadata.deletion_timestamp.is_some()
-                && desired.metadata.finalizers.is_empty()
-            {
-                if options.dry_run {
-                    return Ok((desired, false));
-                }
-                let expected = current.as_ref().map(|kv| kv.mod_revision);
-                match self.storage.delete(&key, expected).await {
-                    Ok(_) => return Ok((desired, false)),
-                    Err(StorageError::Conflict { current: now, .. }) if unconditional => {
-                        current = Some(*now);
-                        continue;
-                    }
-                    Err(StorageError::Conflict { .. }) => {
-                        return Err(ApiError::stale_conflict(&group_resource, name));
-                    }
-                    Err(err) => return Err(self.storage_error(err, name)),
-                }
+            desired.metadata.resource_version = old.metadata.resource_version.clone();
+        } else if requested_rv != old.metadata.resource_version {
+            return Err(ApiError::stale_conflict(&group_resource, name));
+        }
+        if !desired.metadata.uid.is_empty() && desired.metadata.uid != old.metadata.uid {
+            return Err(ApiError::conflict(
+                &group_resource,
+                name,
+                &storage_precondition_message(
+                    key,
+                    &format!(
+                        "Precondition failed: UID in precondition: {}, UID in object meta: {}",
+                        desired.metadata.uid, old.metadata.uid
+                    ),
+                ),
+            ));
+        }
+        self.before_update(strategy.as_ref(), &mut desired, old)?;
+        let unconditional = requested_rv.is_empty();
+        let conflict = |now: Box<KeyValue>| {
+            if unconditional {
+                Attempt::Retry(*now)
+            } else {
+                Attempt::Settled(Err(ApiError::stale_conflict(&group_resource, name)))
             }
-            let value = self.encode(&desired);
-            let Some(existing) = current.as_ref() else {
-                continue;
-            };
-            if value == existing.value {
-                // Nothing changed: no write, no new revision, as upstream.
-                return Ok((old, false));
-            }
+        };
+        // The last finalizer removed from an object whose deletion was only waiting for
+        // finalizers (grace period 0): the update completes the delete, as upstream's
+        // ShouldDeleteDuringUpdate.
+        if old.metadata.deletion_grace_period_seconds == Some(0)
+            && old.metadata.deletion_timestamp.is_some()
+            && desired.metadata.finalizers.is_empty()
+        {
             if options.dry_run {
-                return Ok((desired, false));
+                return Ok(Attempt::Decided(Ok((desired, false))));
             }
+            return Ok(
+                match self.storage.delete(key, Some(base.mod_revision)).await {
+                    Ok(_) => Attempt::Settled(Ok((desired, false))),
+                    Err(StorageError::Conflict { current: now, .. }) => conflict(now),
+                    Err(err) => Attempt::Settled(Err(self.storage_error(err, name))),
+                },
+            );
+        }
+        let value = self.encode(&desired);
+        if base.holds(&value, |object| self.encode(object)) {
+            // Nothing changed: no write, no new revision, as upstream.
+            return Ok(Attempt::Decided(Ok((base.object, false))));
+        }
+        if options.dry_run {
+            return Ok(Attempt::Decided(Ok((desired, false))));
+        }
+        Ok(
             match self
                 .storage
-                .update(&key, value, existing.mod_revision, strategy.ttl())
+                .update(key, value, base.mod_revision, strategy.ttl())
                 .await
             {
                 Ok(kv) => {
                     desired.metadata.resource_version = kv.mod_revision.to_string();
-                    return Ok((desired, false));
+                    Attempt::Settled(Ok((desired, false)))
                 }
-                Err(StorageError::Conflict { current: now, .. }) if unconditional => {
-                    current = Some(*now);
-                }
-                Err(StorageError::Conflict { .. }) => {
-                    return Err(ApiError::stale_conflict(&group_resource, name));
-                }
+                Err(StorageError::Conflict { current: now, .. }) => conflict(now),
+                // Gone since the base was read: a guess is checked against storage (a kind that
+                // allows create on update then creates it).
                 Err(StorageError::NotFound { .. }) => {
-                    return Err(ApiError::not_found(&group_resource, name));
+                    Attempt::Decided(Err(ApiError::not_found(&group_resource, name)))
                 }
-                Err(err) => return Err(self.storage_error(err, name)),
-            }
+                Err(err) => Attempt::Settled(Err(self.storage_error(err, name))),
+            },
+        )
+    }
+
+    /// The state a write starts from: the watch cache's copy as a first guess, as upstream's
+    /// `cachedExistingObject` (the write is conditional on its revision, so a stale guess costs
+    /// a retry, never a wrong write), else what storage holds. Dry runs write nothing that could
+    /// refute a guess, so they read storage.
+    async fn first_base(
+        &self,
+        key: &str,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<Option<Base>, ApiError> {
+        if !dry_run
+            && self.cache.is_ready()
+            && let Some(cached) = self.cache.get(key)
+            && let Ok(object) = cached.decode()
+        {
+            return Ok(Some(Base {
+                object,
+                mod_revision: cached.revision,
+                stored: None,
+            }));
         }
+        self.stored_base(key, name).await
+    }
+
+    /// What a write does after an attempt (an `Err` is an answer decided from the base): answer,
+    /// or go again from storage's state (after a conflict, or to check a guess's answer).
+    async fn after<T>(
+        &self,
+        key: &str,
+        name: &str,
+        guessed: bool,
+        attempt: Result<Attempt<T>, ApiError>,
+    ) -> ControlFlow<Result<T, ApiError>, Option<Base>> {
+        let next = match attempt.unwrap_or_else(|error| Attempt::Decided(Err(error))) {
+            Attempt::Settled(answer) => return ControlFlow::Break(answer),
+            Attempt::Decided(answer) if !guessed => return ControlFlow::Break(answer),
+            Attempt::Decided(_) => self.stored_base(key, name).await,
+            Attempt::Retry(now) => self.base_of(now).map(Some),
+        };
+        match next {
+            Ok(base) => ControlFlow::Continue(base),
+            Err(error) => ControlFlow::Break(Err(error)),
+        }
+    }
+
+    /// What storage holds at `key` now.
+    async fn stored_base(&self, key: &str, name: &str) -> Result<Option<Base>, ApiError> {
+        let kv = self
+            .storage
+            .get(key, None)
+            .await
+            .map_err(|err| self.storage_error(err, name))?
+            .kv;
+        kv.map(|kv| self.base_of(kv)).transpose()
+    }
+
+    fn base_of(&self, kv: KeyValue) -> Result<Base, ApiError> {
+        Ok(Base {
+            object: self.decode(&kv)?,
+            mod_revision: kv.mod_revision,
+            stored: Some(kv.value),
+        })
     }
 
     fn before_update(
@@ -578,81 +690,90 @@ impl Store {
         options: &DeleteOptions,
     ) -> Result<DeleteResult, ApiError> {
         let key = self.key(namespace, name);
-        let group_resource = self.group_resource();
-        let mut current = self
-            .storage
-            .get(&key, None)
-            .await
-            .map_err(|err| self.storage_error(err, name))?
-            .kv;
+        let mut base = self.first_base(&key, name, options.dry_run).await?;
         loop {
-            let Some(kv) = current.clone() else {
-                return Err(ApiError::not_found(&group_resource, name));
-            };
-            let object = self.decode(&kv)?;
-            let wrapped = self
-                .strategy
-                .wraps_precondition_errors()
-                .then_some(key.as_str());
-            check_preconditions(
-                &options.preconditions,
-                &object,
-                &group_resource,
-                name,
-                wrapped,
-            )?;
-            self.strategy.check_delete(&object)?;
-            let mut marked = object.clone();
-            let mut finalizers_added = false;
-            match options.propagation_policy.as_deref() {
-                Some("Foreground") => {
-                    finalizers_added |= add_finalizer(&mut marked, "foregroundDeletion")
-                }
-                Some("Orphan") => finalizers_added |= add_finalizer(&mut marked, "orphan"),
-                _ => {}
+            let guessed = base.as_ref().is_some_and(Base::is_guess);
+            let attempt = self.delete_attempt(&key, name, options, base.take()).await;
+            match self.after(&key, name, guessed, attempt).await {
+                ControlFlow::Break(answer) => return answer,
+                ControlFlow::Continue(next) => base = next,
             }
-            let pending_strategy = self.strategy.prepare_for_delete(&mut marked);
-            let keep = pending_strategy || !marked.metadata.finalizers.is_empty();
-            if keep {
-                if marked.metadata.deletion_timestamp.is_none() {
-                    marked.metadata.deletion_timestamp = Some(now_rfc3339());
-                    marked.metadata.deletion_grace_period_seconds = Some(0);
-                }
-                let value = self.encode(&marked);
-                if value == kv.value && !finalizers_added {
-                    return Ok(DeleteResult::Pending(object));
-                }
-                if options.dry_run {
-                    return Ok(DeleteResult::Pending(marked));
-                }
+        }
+    }
+
+    /// One attempt of [`Store::delete`] from `base`; an `Err` is an answer decided from the base.
+    async fn delete_attempt(
+        &self,
+        key: &str,
+        name: &str,
+        options: &DeleteOptions,
+        base: Option<Base>,
+    ) -> Result<Attempt<DeleteResult>, ApiError> {
+        let group_resource = self.group_resource();
+        let Some(base) = base else {
+            return Err(ApiError::not_found(&group_resource, name));
+        };
+        let object = &base.object;
+        let wrapped = self.strategy.wraps_precondition_errors().then_some(key);
+        check_preconditions(
+            &options.preconditions,
+            object,
+            &group_resource,
+            name,
+            wrapped,
+        )?;
+        self.strategy.check_delete(object)?;
+        let mut marked = object.clone();
+        let mut finalizers_added = false;
+        match options.propagation_policy.as_deref() {
+            Some("Foreground") => {
+                finalizers_added |= add_finalizer(&mut marked, "foregroundDeletion")
+            }
+            Some("Orphan") => finalizers_added |= add_finalizer(&mut marked, "orphan"),
+            _ => {}
+        }
+        let pending_strategy = self.strategy.prepare_for_delete(&mut marked);
+        let keep = pending_strategy || !marked.metadata.finalizers.is_empty();
+        if keep {
+            if marked.metadata.deletion_timestamp.is_none() {
+                marked.metadata.deletion_timestamp = Some(now_rfc3339());
+                marked.metadata.deletion_grace_period_seconds = Some(0);
+            }
+            let value = self.encode(&marked);
+            if !finalizers_added && base.holds(&value, |object| self.encode(object)) {
+                return Ok(Attempt::Decided(Ok(DeleteResult::Pending(base.object))));
+            }
+            if options.dry_run {
+                return Ok(Attempt::Decided(Ok(DeleteResult::Pending(marked))));
+            }
+            return Ok(
                 match self
                     .storage
-                    .update(&key, value, kv.mod_revision, self.strategy.ttl())
+                    .update(key, value, base.mod_revision, self.strategy.ttl())
                     .await
                 {
                     Ok(written) => {
                         marked.metadata.resource_version = written.mod_revision.to_string();
-                        return Ok(DeleteResult::Pending(marked));
+                        Attempt::Settled(Ok(DeleteResult::Pending(marked)))
                     }
-                    Err(StorageError::Conflict { current: now, .. }) => {
-                        current = Some(*now);
-                        continue;
-                    }
-                    Err(err) => return Err(self.storage_error(err, name)),
-                }
-            }
-            if options.dry_run {
-                return Ok(DeleteResult::Deleted(object));
-            }
-            match self.storage.delete(&key, Some(kv.mod_revision)).await {
-                Ok(_) => return Ok(DeleteResult::Deleted(object)),
-                Err(StorageError::Conflict { current: now, .. }) => current = Some(*now),
-                Err(StorageError::NotFound { .. }) => {
-                    return Err(ApiError::not_found(&group_resource, name));
-                }
-                Err(err) => return Err(self.storage_error(err, name)),
-            }
+                    Err(StorageError::Conflict { current: now, .. }) => Attempt::Retry(*now),
+                    Err(err) => Attempt::Settled(Err(self.storage_error(err, name))),
+                },
+            );
         }
+        if options.dry_run {
+            return Ok(Attempt::Decided(Ok(DeleteResult::Deleted(base.object))));
+        }
+        Ok(
+            match self.storage.delete(key, Some(base.mod_revision)).await {
+                Ok(_) => Attempt::Settled(Ok(DeleteResult::Deleted(base.object))),
+                Err(StorageError::Conflict { current: now, .. }) => Attempt::Retry(*now),
+                Err(StorageError::NotFound { .. }) => {
+                    Attempt::Settled(Err(ApiError::not_found(&group_resource, name)))
+                }
+                Err(err) => Attempt::Settled(Err(self.storage_error(err, name))),
+            },
+        )
     }
 
     /// Delete every object a list selects; returns what was deleted or marked.
