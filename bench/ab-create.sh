@@ -13,7 +13,10 @@
 #   one, and, when h2load is installed, `h2load -n $COUNT -c 32 -m 1` POSTing a 1 KiB ConfigMap
 #   with a bearer token, against both servers at once. Server CPU comes from /proc/PID/stat.
 #   Creates/s are each side's own while sharing the machine: compare them with each other only.
-# Environment: ROUNDS (default 3), COUNT (default 20000), PORT (default 6610; uses PORT+1 too).
+#   With WRITES=1, each round also runs update, patch and delete over the objects the first
+#   create made (32 clients on 32 connections), both servers at once.
+# Environment: ROUNDS (default 3), COUNT (default 20000), PORT (default 6610; uses PORT+1 too),
+#   WRITES.
 set -euo pipefail
 
 [[ $# -eq 2 ]] || { echo "usage: $0 OLD_BIN_DIR NEW_BIN_DIR" >&2; exit 2; }
@@ -38,7 +41,7 @@ python3 -c "import json; print(json.dumps({'apiVersion': 'v1', 'kind': 'ConfigMa
 echo 'ab-token,admin,admin,system:masters' >"$work/tokens.csv"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-per_create() { echo $((($2 - $1) * 1000000 / TICKS / COUNT)); }
+per_op() { echo $((($2 - $1) * 1000000 / TICKS / COUNT)); }
 
 # start BIN PORT DIR: start a server, wait for /readyz, print its pid.
 start() {
@@ -60,13 +63,22 @@ load() {
     jq -r '.ops[] | select(.name == "create") | .throughput_per_s | floor'
 }
 
+# scenario DIR NAME ARGS...: one ironplane-load run of scenario NAME (update, patch, delete) over
+# the first $COUNT objects against DIR's server; prints the rate of its last operation.
+scenario() {
+  local dir=$1 name=$2
+  shift 2
+  KUBECONFIG=$dir/data/kubeconfig "$LOAD" "$name" -n "$COUNT" -c 32 --connections 32 \
+    --no-progress --json "$@" | jq -r '.ops[-1].throughput_per_s | floor'
+}
+
 h2() {
   h2load -n "$COUNT" -c 32 -m 1 -d "$work/body.json" -H 'content-type: application/json' \
     -H 'authorization: Bearer ab-token' "https://127.0.0.1:$1/api/v1/namespaces/default/configmaps" \
-    2>&1 | sed -n 's/.*finished in [0-9.]*s, \([0-9.]*\) req\/s.*/\1/p'
+    2>&1 | sed -n 's/.*finished in [0-9.]*m\{0,1\}s, \([0-9.]*\) req\/s.*/\1/p'
 }
 
-# measure LABEL CMD_OLD CMD_NEW: run both at once, print creates/s and server CPU per create.
+# measure LABEL CMD_OLD CMD_NEW: run both at once, print ops/s and server CPU per operation.
 measure() {
   local label=$1 a0 b0 a1 b1
   a0=$(cpu_ticks "$old_pid")
@@ -78,9 +90,9 @@ measure() {
   wait "$j1" "$j2"
   a1=$(cpu_ticks "$old_pid")
   b1=$(cpu_ticks "$new_pid")
-  printf '  %-28s old %6s/s %4s us/create | new %6s/s %4s us/create\n' "$label" \
-    "$(cut -d. -f1 "$work/rate.old")" "$(per_create "$a0" "$a1")" \
-    "$(cut -d. -f1 "$work/rate.new")" "$(per_create "$b0" "$b1")"
+  printf '  %-28s old %6s/s %4s us/op | new %6s/s %4s us/op\n' "$label" \
+    "$(cut -d. -f1 "$work/rate.old")" "$(per_op "$a0" "$a1")" \
+    "$(cut -d. -f1 "$work/rate.new")" "$(per_op "$b0" "$b1")"
 }
 
 for round in $(seq 1 "$ROUNDS"); do
@@ -94,6 +106,12 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "round $round"
   measure "ironplane-load, 32 conns" "load $old_dir --connections 32 --prefix a-" \
     "load $new_dir --connections 32 --prefix a-"
+  if [[ -n ${WRITES:-} ]]; then
+    for name in update patch delete; do
+      measure "$name, 32 conns" "scenario $old_dir $name --prefix a-" \
+        "scenario $new_dir $name --prefix a-"
+    done
+  fi
   measure "ironplane-load, 1 conn" "load $old_dir --connections 1 --prefix b-" \
     "load $new_dir --connections 1 --prefix b-"
   if command -v h2load >/dev/null; then
