@@ -191,18 +191,19 @@ fn seats(server_concurrency: usize, spec: &LevelSpec) -> usize {
 fn deal(mut hash: u64, deck: usize, hand: usize) -> Vec<usize> {
     let hand = hand.min(deck);
     let mut cards: Vec<usize> = Vec::with_capacity(hand);
+    // The dealt cards in order, to step over.
+    let mut taken: Vec<usize> = Vec::with_capacity(hand);
     for dealt in 0..hand {
         let remaining = (deck - dealt) as u64;
         let mut card = (hash % remaining) as usize;
         hash /= remaining;
         // `card` counts among the cards not yet dealt: step over the dealt ones, in order.
-        let mut sorted = cards.clone();
-        sorted.sort_unstable();
-        for taken in sorted {
-            if taken <= card {
+        for &dealt_card in &taken {
+            if dealt_card <= card {
                 card += 1;
             }
         }
+        taken.insert(taken.partition_point(|&t| t < card), card);
         cards.push(card);
     }
     cards
@@ -555,7 +556,8 @@ mod tests {
 
     #[test]
     fn hands_are_distinct_queues_of_the_deck() {
-        for hash in [0, 1, 7, u64::MAX, 0x9e37_79b9_7f4a_7c15] {
+        let spread = (0..1000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        for hash in [0, 1, 7, u64::MAX].into_iter().chain(spread) {
             let mut hand = deal(hash, 128, 6);
             assert_eq!(hand.len(), 6);
             assert!(hand.iter().all(|&q| q < 128));
