@@ -28,14 +28,14 @@ use crate::request_info::RequestInfo;
 
 /// A priority level of upstream's built-in configuration: its concurrency shares and queues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct LevelSpec {
-    pub name: &'static str,
+struct LevelSpec {
+    name: &'static str,
     /// `nominalConcurrencyShares`.
-    pub shares: usize,
+    shares: usize,
     /// Queues; 0 means excess requests are rejected rather than queued.
-    pub queues: usize,
-    pub hand_size: usize,
-    pub queue_length_limit: usize,
+    queues: usize,
+    hand_size: usize,
+    queue_length_limit: usize,
 }
 
 const fn level(
@@ -77,13 +77,13 @@ enum LevelId {
 
 /// What the FlowSchemas made of a request.
 #[derive(Debug, PartialEq, Eq)]
-enum Classification {
+enum Classification<'a> {
     Exempt,
     Limited {
         level: LevelId,
         /// The matching FlowSchema and its distinguisher: requests of one flow share a hand.
         schema: &'static str,
-        flow: String,
+        flow: &'a str,
     },
 }
 
@@ -96,7 +96,7 @@ const SCHEDULER: &str = "system:kube-scheduler";
 const ANONYMOUS: &str = "system:anonymous";
 
 /// Classify as upstream's default FlowSchemas do, in their matching precedence.
-fn classify(user: Option<&UserInfo>, info: &RequestInfo) -> Classification {
+fn classify<'a>(user: Option<&'a UserInfo>, info: &'a RequestInfo) -> Classification<'a> {
     let name = user.map_or(ANONYMOUS, |user| user.name.as_str());
     let in_group = |group: &str| user.is_some_and(|user| user.groups.iter().any(|g| g == group));
     let kube_system_sa = name.starts_with(KUBE_SYSTEM_SERVICE_ACCOUNT);
@@ -108,10 +108,10 @@ fn classify(user: Option<&UserInfo>, info: &RequestInfo) -> Classification {
             && info.subresource.is_empty()
             && resources.contains(&info.resource.as_str())
     };
-    let limited = |level, schema, flow: &str| Classification::Limited {
+    let limited = |level, schema, flow| Classification::Limited {
         level,
         schema,
-        flow: flow.to_owned(),
+        flow,
     };
 
     // exempt (1), probes (2)
@@ -210,7 +210,7 @@ fn deal(mut hash: u64, deck: usize, hand: usize) -> Vec<usize> {
 }
 
 /// One priority level: its seats in use and the requests waiting for one.
-pub(crate) struct Level {
+struct Level {
     spec: LevelSpec,
     seats: usize,
     state: Mutex<LevelState>,
@@ -231,14 +231,14 @@ struct Waiter {
 }
 
 /// The answer to a request for a seat.
-pub(crate) enum Admission {
+enum Admission {
     Seat(Seat),
     Queued(Queued),
     Rejected,
 }
 
 /// A seat held; dropping it hands the seat to the next waiter or frees it.
-pub(crate) struct Seat {
+struct Seat {
     level: Arc<Level>,
 }
 
@@ -250,7 +250,7 @@ impl Drop for Seat {
 
 /// A place in a queue. Dropping it (the client went away) leaves the queue, or gives back the
 /// seat if one was granted meanwhile.
-pub(crate) struct Queued {
+struct Queued {
     level: Arc<Level>,
     queue: usize,
     id: u64,
@@ -260,7 +260,7 @@ pub(crate) struct Queued {
 
 impl Queued {
     /// Wait at most `limit` for a seat; `None` when the wait ran out (the request is rejected).
-    pub(crate) async fn wait(mut self, limit: Duration) -> Option<Seat> {
+    async fn wait(mut self, limit: Duration) -> Option<Seat> {
         let granted = tokio::time::timeout(limit, &mut self.granted).await;
         self.settled = true;
         let level = Arc::clone(&self.level);
@@ -281,7 +281,7 @@ impl Drop for Queued {
 }
 
 impl Level {
-    pub(crate) fn new(spec: LevelSpec, seats: usize) -> Arc<Self> {
+    fn new(spec: LevelSpec, seats: usize) -> Arc<Self> {
         Arc::new(Level {
             spec,
             seats: seats.max(1),
@@ -303,7 +303,7 @@ impl Level {
     }
 
     /// A seat now, a place in the shortest queue of the flow's hand, or a rejection.
-    pub(crate) fn admit(self: &Arc<Self>, flow_hash: u64) -> Admission {
+    fn admit(self: &Arc<Self>, flow_hash: u64) -> Admission {
         let mut state = self.lock();
         if state.waiting == 0 && state.in_use < self.seats {
             state.in_use += 1;
@@ -413,7 +413,7 @@ impl Filter for PriorityAndFairness {
         else {
             return next.run(request);
         };
-        let admission = self.levels[level as usize].admit(flow_hash(schema, &flow));
+        let admission = self.levels[level as usize].admit(flow_hash(schema, flow));
         let wait_limit = self.wait_limit;
         Box::pin(async move {
             let _seat = match admission {
@@ -453,7 +453,7 @@ mod tests {
                 level,
                 schema,
                 flow,
-            } => Some((level, schema, flow)),
+            } => Some((level, schema, flow.to_owned())),
         }
     }
 
